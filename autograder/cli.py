@@ -1,0 +1,143 @@
+"""The ``course`` command: a thin layer over release(), grade() and check().
+
+Each subcommand parses its options and calls one keyword-only function, so
+the command line and the Python API cannot drift. User mistakes (a wrong
+path, an unknown lesson) end with one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from .config import Limits
+from .lessons import CourseError
+
+EXAMPLES = {
+    "release": "example:\n  course release --out build/student          # every lesson\n"
+               "  course release 01 06 --out handout --force   # two lessons, replacing old copies",
+    "grade": "example:\n  course grade submitted/ --out grading/ --jobs 2\n\n"
+             "SUBMISSIONS holds <student_id>/<lesson>/<notebook>.ipynb (nbgrader's submitted/ layout).\n"
+             "Writes OUT/grades.csv, OUT/feedback/<student>/<lesson>/*.html and OUT/autograded/.\n"
+             "Run it again after an interruption: finished submissions are not graded twice.",
+    "check": "example:\n  course check 01-processes-and-threads/01-processes-and-threads.ipynb",
+    "solutions": "example:\n  course solutions 03 --out solutions/   # the source notebooks, with solutions",
+    "lessons": "example:\n  course lessons",
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="course",
+        description="Threads & Sockets: release the lessons, check your work, grade a class.",
+        epilog="Run `course COMMAND --help` for each command's options and an example.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(name, help_text):
+        return sub.add_parser(name, help=help_text, description=help_text, epilog=EXAMPLES[name],
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    p = add("lessons", "List the lessons.")
+
+    p = add("release", "Write the student version of lessons (solutions and hidden tests removed).")
+    p.add_argument("lessons", nargs="*", metavar="LESSON", help="lesson ids or numbers (default: all)")
+    p.add_argument("--out", type=Path, required=True, help="folder to write <lesson>/ into")
+    p.add_argument("--force", action="store_true", help="replace lesson folders that already exist")
+
+    p = add("grade", "Autograde every submission in SUBMISSIONS and write grades and feedback.")
+    p.add_argument("submissions", type=Path, metavar="SUBMISSIONS")
+    p.add_argument("--out", type=Path, required=True, help="folder for grades.csv, feedback/, autograded/")
+    p.add_argument("--lesson", action="append", dest="lessons", metavar="LESSON",
+                   help="grade only this lesson (repeatable)")
+    p.add_argument("--jobs", type=int, default=None, help="submissions graded at once (default: cores)")
+    p.add_argument("--cell-timeout", type=int, default=Limits.cell_timeout,
+                   help="seconds a cell may run (default: %(default)s)")
+    p.add_argument("--notebook-timeout", type=int, default=Limits.notebook_timeout,
+                   help="seconds a notebook may run (default: %(default)s)")
+    p.add_argument("--force", action="store_true", help="regrade submissions already graded")
+    p.add_argument("--no-sandbox", action="store_true",
+                   help="run student code without the sandbox (only for trusted code)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = add("check", "Run a notebook's visible tests now and say which pass.")
+    p.add_argument("notebook", type=Path, metavar="NOTEBOOK")
+
+    p = add("solutions", "Write the lessons with their solutions (for self-study).")
+    p.add_argument("lessons", nargs="*", metavar="LESSON", help="lesson ids or numbers (default: all)")
+    p.add_argument("--out", type=Path, required=True)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    # nbgrader runs `alembic` from PATH when it creates a gradebook.
+    bin_dir = str(Path(sys.executable).parent)
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+    try:
+        return _dispatch(args)
+    except CourseError as exc:
+        print(f"course: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("course: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+def _dispatch(args) -> int:
+    if args.command is None:
+        _parser().print_help()
+        return 2
+    if args.command == "lessons":
+        from .lessons import all_lessons
+        print("\n".join(all_lessons()))
+        return 0
+    if args.command == "release":
+        from .release import release
+        written = release(args.lessons, out=args.out, force=args.force)
+        for path in written:
+            print(f"released {path}")
+        if not written:
+            print(f"nothing to do: the lessons are already in {args.out} (use --force to replace them)")
+        return 0
+    if args.command == "grade":
+        from .grade import grade, summary
+        sandbox = not args.no_sandbox
+        if sandbox:
+            sandbox = _sandbox_or_explain()
+        limits = Limits(cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout)
+        rows = grade(args.submissions, out=args.out, lessons=args.lessons, jobs=args.jobs,
+                     limits=limits, sandbox=sandbox, force=args.force, progress=not args.quiet)
+        print(summary(rows))
+        print(f"grades: {args.out / 'grades.csv'}  feedback: {args.out / 'feedback'}")
+        return 0
+    if args.command == "check":
+        from .check import check, report
+        results = check(args.notebook)
+        print(report(args.notebook, results))
+        return 0 if all(r.outcome == "passed" for r in results) else 1
+    if args.command == "solutions":
+        from .solutions import solutions
+        for path in solutions(args.lessons, out=args.out):
+            print(f"wrote {path}")
+        return 0
+    raise AssertionError(args.command)
+
+
+def _sandbox_or_explain() -> bool:
+    """True when the sandbox can run; otherwise stop with why and how to fix it."""
+    try:
+        from . import sandbox
+    except ImportError:
+        raise CourseError("the grading sandbox is not installed; use --no-sandbox for trusted code")
+    ok, why = sandbox.available()
+    if not ok:
+        raise CourseError(f"the grading sandbox cannot start: {why} (or pass --no-sandbox for trusted code)")
+    return True
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,243 @@
+"""Grade a class: every ``SUBMISSIONS/<student>/<lesson>/`` in bounded workers.
+
+Each submission is graded by its own worker process (``autograder.worker``)
+in a throw-away course directory; this module finds the submissions, builds
+the lesson template once, runs up to ``jobs`` workers at a time, kills a
+worker's whole process tree when it overruns, and writes ``grades.csv``.
+
+Results are kept per submission (``results/<student>/<lesson>.json``) with a
+fingerprint of the submitted files: a batch that was interrupted resumes
+where it stopped, and a submission is graded again only when its files
+changed or ``force`` is given. Nothing under SUBMISSIONS is ever written.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import psutil
+
+from . import lessons as lessons_mod
+from .config import Limits
+from .lessons import CourseError
+from .release import build_course
+from .worker import Job, _write_json
+
+CSV_COLUMNS = ["student_id", "lesson", "score", "max_score", "status", "reason", "mode"]
+WORKER_OVERHEAD_S = 90  # kernel starts, feedback, bookkeeping beyond the notebook limit
+
+
+@dataclass
+class Found:
+    """What was found under SUBMISSIONS: gradable jobs and rows to report as they are."""
+
+    jobs: list[tuple[str, str, Path]]   # (student, lesson, folder)
+    rows: list[dict]                    # missing / error rows decided without grading
+
+
+def discover(submissions: Path, lesson_ids: list[str] | None = None) -> tuple[Found, list[str]]:
+    """Find ``<student>/<lesson>/`` folders; unusable entries become error rows."""
+    if not submissions.is_dir():
+        raise CourseError(f"no such folder: {submissions}")
+    known = lessons_mod.all_lessons()
+    found = Found(jobs=[], rows=[])
+    seen_lessons: set[str] = set()
+    students = []
+    for entry in sorted(submissions.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if not entry.is_dir():
+            found.rows.append(_row(entry.name, "", "error", f"{entry.name} is a file, not a student folder"))
+            continue
+        students.append(entry.name)
+        for lesson_dir in sorted(entry.iterdir()):
+            if lesson_dir.name.startswith("."):
+                continue
+            if not lesson_dir.is_dir() or lesson_dir.name not in known:
+                found.rows.append(_row(entry.name, lesson_dir.name, "error",
+                                       f"{entry.name}/{lesson_dir.name} is not a lesson folder "
+                                       f"(lessons: {', '.join(known)})"))
+                continue
+            if lesson_ids and lesson_dir.name not in lesson_ids:
+                continue
+            seen_lessons.add(lesson_dir.name)
+            found.jobs.append((entry.name, lesson_dir.name, lesson_dir))
+    lessons = lesson_ids or sorted(seen_lessons)
+    submitted = {(s, l) for s, l, _ in found.jobs}
+    for student in students:
+        for lesson in lessons:
+            if (student, lesson) not in submitted:
+                found.rows.append(_row(student, lesson, "missing", "nothing submitted"))
+    return found, lessons
+
+
+def _row(student, lesson, status, reason, score=0.0, max_score=0.0, mode=""):
+    return {"student_id": student, "lesson": lesson, "score": score, "max_score": max_score,
+            "status": status, "reason": reason, "mode": mode}
+
+
+def fingerprint(folder: Path) -> str:
+    """A hash of a submission's files (names and bytes), to know when to regrade."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and ".ipynb_checkpoints" not in p.parts):
+        digest.update(str(path.relative_to(folder)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def grade(submissions: Path, *, out: Path, lessons: list[str] | None = None, jobs: int | None = None,
+          limits: Limits = Limits(), sandbox: bool = False, force: bool = False,
+          progress: bool = True) -> list[dict]:
+    """Grade every submission under ``submissions`` into ``out``; return the CSV rows."""
+    submissions, out = Path(submissions).resolve(), Path(out).resolve()
+    if out == submissions or submissions in out.parents:
+        raise CourseError("--out must not be inside SUBMISSIONS (submissions are never written)")
+    lesson_ids = lessons_mod.resolve(lessons) if lessons else None
+    found, lesson_ids = discover(submissions, lesson_ids)
+    out.mkdir(parents=True, exist_ok=True)
+    jobs = jobs or os.cpu_count() or 1
+
+    todo, done = [], []
+    for student, lesson, folder in found.jobs:
+        job_result = out / "results" / student / f"{lesson}.json"
+        stamp = fingerprint(folder)
+        if not force and job_result.exists():
+            previous = json.loads(job_result.read_text(encoding="utf-8"))
+            if previous.get("fingerprint") == stamp:
+                done.append(previous)
+                continue
+        todo.append((student, lesson, folder, stamp))
+
+    if todo:
+        with tempfile.TemporaryDirectory(prefix="course-template-") as tmp:
+            template = build_course(Path(tmp), sorted({l for _, l, _, _ in todo}))
+            done.extend(_run_all(todo, template, out, limits, sandbox, jobs, progress))
+
+    rows = [_csv_row(r) for r in done] + found.rows
+    rows.sort(key=lambda r: (r["student_id"], r["lesson"]))
+    write_csv(out / "grades.csv", rows)
+    return rows
+
+
+def _run_all(todo, template: Path, out: Path, limits: Limits, sandbox: bool, jobs: int, progress: bool):
+    from tqdm import tqdm
+
+    results = []
+    bar = tqdm(total=len(todo), unit="nb", desc="grading", disable=not progress, file=sys.stderr)
+    failures = 0
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = {
+            pool.submit(_run_worker, Job(student=s, lesson=l, submission=str(f), template=str(template),
+                                         out=str(out), limits=asdict(limits), sandbox=sandbox), stamp): (s, l)
+            for s, l, f, stamp in todo
+        }
+        try:
+            for future in as_completed(futures):
+                result = future.result()
+                results.append(result)
+                failures += result["status"] != "graded"
+                bar.set_postfix(failed=failures)
+                bar.update()
+        except KeyboardInterrupt:
+            for f in futures:
+                f.cancel()
+            raise
+        finally:
+            bar.close()
+    return results
+
+
+def _run_worker(job: Job, stamp: str) -> dict:
+    """Run one worker process, bounded in time; its result, or a row saying why not."""
+    job.result_path.parent.mkdir(parents=True, exist_ok=True)
+    job_file = job.result_path.with_suffix(".job")
+    job_file.write_text(json.dumps(asdict(job)), encoding="utf-8")
+    limit = job.limits["notebook_timeout"] + WORKER_OVERHEAD_S
+    started = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-m", "autograder.worker", str(job_file)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        log, _ = proc.communicate(timeout=limit)
+        crashed = proc.returncode != 0
+    except subprocess.TimeoutExpired:
+        kill_tree(proc.pid)
+        log, _ = proc.communicate()
+        result = {**_row(job.student, job.lesson, "timeout",
+                         f"grading did not finish within {limit} s and was stopped"),
+                  "tests": []}
+        crashed = None
+    finally:
+        kill_tree(proc.pid)
+        job_file.unlink(missing_ok=True)
+    if crashed is False and job.result_path.exists():
+        result = json.loads(job.result_path.read_text(encoding="utf-8"))
+    elif crashed:
+        tail = log.decode(errors="replace").strip().splitlines()[-3:]
+        result = {**_row(job.student, job.lesson, "error", "the grading worker failed: " + " | ".join(tail)),
+                  "tests": []}
+    result["fingerprint"] = stamp
+    result["seconds"] = round(time.monotonic() - started, 2)
+    result.setdefault("mode", "sandbox" if job.sandbox else "no-sandbox")
+    _write_json(job.result_path, result)
+    return result
+
+
+def kill_tree(pid: int) -> None:
+    """Kill a process and everything it started (kernels run in their own sessions)."""
+    try:
+        root = psutil.Process(pid)
+        procs = root.children(recursive=True) + [root]
+    except psutil.NoSuchProcess:
+        return
+    for p in procs:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(procs, timeout=5)
+
+
+def _csv_row(result: dict) -> dict:
+    return {k: result.get(k, "") for k in CSV_COLUMNS}
+
+
+def write_csv(path: Path, rows: list[dict]) -> None:
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: row.get(k, "") for k in CSV_COLUMNS})
+    os.replace(tmp, path)
+
+
+def summary(rows: list[dict]) -> str:
+    """A one-screen summary: counts by status and the mean score per lesson."""
+    lines = []
+    by_status: dict[str, int] = {}
+    for r in rows:
+        by_status[r["status"]] = by_status.get(r["status"], 0) + 1
+    lines.append("rows: " + ", ".join(f"{n} {s}" for s, n in sorted(by_status.items())))
+    lessons = sorted({r["lesson"] for r in rows if r["lesson"]})
+    for lesson in lessons:
+        graded = [r for r in rows if r["lesson"] == lesson and r["status"] != "missing" and r["max_score"]]
+        if graded:
+            mean = sum(float(r["score"]) for r in graded) / len(graded)
+            lines.append(f"{lesson}: mean {mean:.1f} / {float(graded[0]['max_score']):g} "
+                         f"over {len(graded)} submission(s)")
+    problems = [r for r in rows if r["status"] not in ("graded", "missing")]
+    for r in problems[:10]:
+        lines.append(f"  {r['status']:<11} {r['student_id']}/{r['lesson']}: {r['reason'][:100]}")
+    if len(problems) > 10:
+        lines.append(f"  ... and {len(problems) - 10} more (see grades.csv)")
+    return "\n".join(lines)

@@ -1,0 +1,78 @@
+"""Make the student version of the lessons with nbgrader's generate_assignment.
+
+A course directory is laid out as nbgrader expects (``source/<lesson>/``);
+nbgrader replaces solutions with ``raise NotImplementedError()`` stubs and
+removes hidden tests, and records every graded cell in ``gradebook.db`` —
+the grading workers copy that gradebook, so release and grading always agree
+on what each cell is worth.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from . import lessons as lessons_mod
+from .config import nbgrader_config
+from .lessons import CourseError
+
+MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+COPY_IGNORE = shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", "*.pyc")
+
+
+def build_course(course_root: Path, lesson_ids: list[str], notebooks: Path = lessons_mod.NOTEBOOKS) -> Path:
+    """Create ``course_root`` with source/, release/ and gradebook.db for the lessons."""
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+
+    course_root.mkdir(parents=True, exist_ok=True)
+    for lesson in lesson_ids:
+        target = course_root / "source" / lesson
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(notebooks / lesson, target, ignore=COPY_IGNORE)
+    config = nbgrader_config(course_root)
+    api = NbGraderAPI(CourseDirectory(config=config), config=config)
+    for lesson in lesson_ids:
+        result = api.generate_assignment(lesson, force=True)
+        if not result["success"]:
+            raise CourseError(
+                f"nbgrader could not generate {lesson}: "
+                f"{(result.get('error') or result.get('log') or '').strip().splitlines()[-1:]}"
+            )
+    return course_root
+
+
+def check_release(lesson_dir: Path) -> None:
+    """Refuse to hand out a release that still holds solutions or hidden tests."""
+    for nb in lesson_dir.glob("*.ipynb"):
+        text = nb.read_text(encoding="utf-8")
+        leaked = [m for m in MARKERS if m in text]
+        if leaked:
+            raise CourseError(f"{nb} still contains {leaked}: not released")
+
+
+def release(lessons: list[str] | None = None, *, out: Path, force: bool = False) -> list[Path]:
+    """Write the student version of ``lessons`` (all by default) into ``out/<lesson>/``.
+
+    A lesson folder that already exists in ``out`` is kept as it is (it may
+    hold a student's work) unless ``force`` is true.
+    """
+    import tempfile
+
+    lesson_ids = lessons_mod.resolve(lessons)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    todo = [l for l in lesson_ids if force or not (out / l).exists()]
+    written = []
+    if todo:
+        with tempfile.TemporaryDirectory(prefix="course-release-") as tmp:
+            course = build_course(Path(tmp), todo)
+            for lesson in todo:
+                check_release(course / "release" / lesson)
+                target = out / lesson
+                if target.exists():
+                    shutil.rmtree(target)
+                shutil.copytree(course / "release" / lesson, target, ignore=COPY_IGNORE)
+                written.append(target)
+    return written

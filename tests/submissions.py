@@ -1,0 +1,76 @@
+"""Fixture submissions made from the lessons, the way students hand them in.
+
+A fixture is a released (student) notebook whose solution cells are filled
+in: by default with the source notebook's own solution (a correct
+submission), or with the code a test gives per grade id (a wrong, looping,
+deadlocking, tampering one). Making them from the lessons keeps them in step
+with the lessons, instead of committed copies that drift.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+
+REPO = Path(__file__).resolve().parent.parent
+NOTEBOOKS = REPO / "notebooks"
+MINI_COURSE = REPO / "tests" / "fixtures" / "course"
+
+
+def source_notebook(lesson: str, notebooks: Path = NOTEBOOKS) -> tuple[Path, nbformat.NotebookNode]:
+    path = next((notebooks / lesson).glob("*.ipynb"))
+    return path, nbformat.read(path, as_version=4)
+
+
+def make_submission(root: Path, student: str, lesson: str, replace: dict[str, str] | None = None,
+                    *, notebooks: Path = NOTEBOOKS, edit=None) -> Path:
+    """Write ``root/<student>/<lesson>/<name>.ipynb`` and return its path.
+
+    ``replace`` maps a grade id (solution or test cell) to its new source.
+    ``edit``, if given, is called with the notebook to change it further
+    (delete a cell, add one) before it is written.
+    """
+    replace = dict(replace or {})
+    path, nb = source_notebook(lesson, notebooks)
+    for cell in nb.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in replace:
+            cell.source = replace.pop(grade_id)
+    if replace:
+        raise KeyError(f"no cells with grade ids {sorted(replace)} in {lesson}")
+    if edit:
+        edit(nb)
+    target = root / student / lesson / path.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, target)
+    return target
+
+
+def course_env(notebooks: Path = NOTEBOOKS) -> dict:
+    env = dict(os.environ)
+    env["COURSE_NOTEBOOKS"] = str(notebooks)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    return env
+
+
+def run_course(*args: str, notebooks: Path = NOTEBOOKS, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run the ``course`` command as a user would, bounded in time."""
+    return subprocess.run([sys.executable, "-m", "autograder.cli", *args], cwd=REPO,
+                          env=course_env(notebooks), capture_output=True, text=True, timeout=timeout)
+
+
+def grade(root: Path, out: Path, *extra: str, notebooks: Path = NOTEBOOKS,
+          timeout: float = 600) -> dict[tuple[str, str], dict]:
+    """``course grade root --out out`` and its grades.csv as {(student, lesson): row}."""
+    proc = run_course("grade", str(root), "--out", str(out), "--quiet", *extra,
+                      notebooks=notebooks, timeout=timeout)
+    if proc.returncode != 0:
+        raise AssertionError(f"course grade failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    with open(out / "grades.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    return {(r["student_id"], r["lesson"]): r for r in rows}

@@ -1,0 +1,153 @@
+"""Does `course grade` give each kind of submission exactly what it deserves, without hanging?
+
+One batch of fixture submissions, made from a tiny two-exercise lesson
+(tests/fixtures/course), is graded once per module with two workers; each
+test then checks one row. Exercise 1 (double) is worth 1 visible + 2 hidden
+points, exercise 2 (total) 2 points.
+"""
+
+import hashlib
+import json
+import shutil
+
+import nbformat
+import psutil
+import pytest
+
+from submissions import MINI_COURSE, grade, make_submission, run_course
+
+pytestmark = pytest.mark.slow
+
+LESSON = "01-mini"
+LOOP = "def double(x):\n    while True:\n        pass"
+IGNORES_INTERRUPT = ("import signal\ndef double(x):\n    signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+                     "    while True:\n        pass")
+ALWAYS_EQUAL = ("class Anything:\n    def __eq__(self, other):\n        return True\n"
+                "def double(x):\n    return Anything()")
+
+
+def delete_test_cell(nb):
+    nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") != "total_basic"]
+
+
+FIXTURES = {
+    # student: (replacements, edit, expected score, expected status)
+    "correct": ({}, None, 5.0, "graded"),
+    "wrong": ({"double": "def double(x):\n    return x + 2"}, None, 3.0, "graded"),
+    "looping": ({"double": LOOP}, None, 2.0, "timeout"),
+    "ignores_interrupt": ({"double": IGNORES_INTERRUPT}, None, 2.0, "timeout"),
+    "exits": ({"double": "import os\nos._exit(1)"}, None, 2.0, "kernel_died"),
+    "edits_test": ({"total": "def total(items):\n    return 0", "total_basic": "pass"}, None, 3.0, "graded"),
+    "deletes_test": ({"total": "def total(items):\n    return 0"}, delete_test_cell, 3.0, "graded"),
+    "always_equal": ({"double": ALWAYS_EQUAL}, None, 2.0, "graded"),
+    "huge_output": ({"total": "print('x' * 5_000_000)\ndef total(items):\n    return sum(items)"}, None, 5.0, "graded"),
+    "unattempted": ({"double": "def double(x):\n    raise NotImplementedError()",
+                     "total": "def total(items):\n    raise NotImplementedError()"}, None, 0.0, "graded"),
+}
+
+
+def tree_digest(root):
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        digest.update(str(path.relative_to(root)).encode())
+        if path.is_file():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory):
+    root = tmp_path_factory.mktemp("submitted")
+    for student, (replace, edit, _, _) in FIXTURES.items():
+        make_submission(root, student, LESSON, replace, notebooks=MINI_COURSE, edit=edit)
+    # Malformed: a notebook that is not JSON, a stray file, an unknown lesson folder.
+    (root / "garbled" / LESSON).mkdir(parents=True)
+    (root / "garbled" / LESSON / "01-mini.ipynb").write_text("{ not json", encoding="utf-8")
+    (root / "notes.txt").write_text("not a student", encoding="utf-8")
+    (root / "correct" / "99-nonsense").mkdir()
+    # A student who handed in a renamed copy of the notebook.
+    renamed = make_submission(root, "renamed", LESSON, notebooks=MINI_COURSE)
+    renamed.rename(renamed.with_name("01-mini (1).ipynb"))
+    before = tree_digest(root)
+    out = tmp_path_factory.mktemp("graded")
+    rows = grade(root, out, "--no-sandbox", "--jobs", "2", "--cell-timeout", "3",
+                 notebooks=MINI_COURSE)
+    return {"root": root, "out": out, "rows": rows, "before": before}
+
+
+@pytest.mark.parametrize("student", sorted(FIXTURES))
+def test_each_fixture_gets_its_expected_score_and_status(batch, student):
+    """Is every kind of submission scored exactly, with the status that says what happened?"""
+    _, _, score, status = FIXTURES[student]
+    row = batch["rows"][(student, LESSON)]
+    assert (float(row["score"]), row["status"]) == (score, status), row
+    assert float(row["max_score"]) == 5.0
+
+
+def test_a_timeout_or_dead_kernel_row_says_why(batch):
+    """Is a timed-out or dead kernel never only a 0 in grades.csv?"""
+    assert "did not finish within 3 s" in batch["rows"][("ignores_interrupt", LESSON)]["reason"]
+    assert "interrupted after 3 s" in batch["rows"][("looping", LESSON)]["reason"]
+    assert "kernel died" in batch["rows"][("exits", LESSON)]["reason"]
+
+
+def test_malformed_entries_get_clear_errors_and_the_rest_is_graded(batch):
+    """Do a broken notebook, a stray file and an unknown lesson each get a one-line reason?"""
+    rows = batch["rows"]
+    assert rows[("garbled", LESSON)]["status"] == "error"
+    assert "not a readable notebook" in rows[("garbled", LESSON)]["reason"]
+    assert rows[("notes.txt", "")]["status"] == "error"
+    assert "not a lesson folder" in rows[("correct", "99-nonsense")]["reason"]
+    assert rows[("renamed", LESSON)]["score"] == "5.0"
+
+
+def test_submissions_are_never_modified(batch):
+    """Is every byte under SUBMISSIONS the same after grading?"""
+    assert tree_digest(batch["root"]) == batch["before"]
+
+
+def test_feedback_never_shows_hidden_test_code(batch):
+    """Does a student's feedback keep hidden tests' code out, even from tracebacks?"""
+    for student in ("correct", "wrong"):
+        html = (batch["out"] / "feedback" / student / LESSON / "01-mini.html").read_text(encoding="utf-8")
+        assert "SECRET_HIDDEN_MARKER" not in html
+        assert "double(-3)" not in html.replace("double(-3): expected", "")
+    wrong = (batch["out"] / "feedback" / "wrong" / LESSON / "01-mini.html").read_text(encoding="utf-8")
+    assert "expected -6, got -1" in wrong  # the hidden test's message does reach the student
+
+
+def test_instructor_keeps_the_graded_notebook_with_hidden_tests(batch):
+    """Can the instructor still read what the hidden tests did?"""
+    nb = nbformat.read(batch["out"] / "autograded" / "wrong" / LESSON / "01-mini.ipynb", as_version=4)
+    assert any("SECRET_HIDDEN_MARKER" in c.source for c in nb.cells)
+
+
+def test_no_grading_process_is_left_running(batch):
+    """Are all workers and kernels gone when the command returns?"""
+    leftovers = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmd = " ".join(proc.info["cmdline"] or [])
+        if "autograder.worker" in cmd or "course-grade-" in cmd:
+            leftovers.append(cmd)
+    assert not leftovers
+
+
+def test_a_second_run_resumes_and_force_regrades(batch):
+    """Does re-running skip finished submissions, and --force grade them again?"""
+    result = batch["out"] / "results" / "correct" / f"{LESSON}.json"
+    first = json.loads(result.read_text())["seconds"]
+    shutil.rmtree(batch["out"] / "results" / "wrong")
+    again = grade(batch["root"], batch["out"], "--no-sandbox", "--lesson", LESSON,
+                  "--cell-timeout", "3", notebooks=MINI_COURSE)
+    assert json.loads(result.read_text())["seconds"] == first  # not regraded
+    assert again[("wrong", LESSON)]["score"] == "3.0"  # the missing one was graded
+    assert again[("looping", LESSON)]["status"] == "timeout"
+
+
+def test_unknown_lesson_and_missing_folder_are_one_line_errors(tmp_path):
+    """Does a user mistake end with one line and exit code 2, not a traceback?"""
+    proc = run_course("grade", str(tmp_path / "nope"), "--out", str(tmp_path / "o"), "--no-sandbox",
+                      notebooks=MINI_COURSE)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "no such folder" in proc.stderr
+    proc = run_course("release", "42", "--out", str(tmp_path / "o"), notebooks=MINI_COURSE)
+    assert proc.returncode == 2 and "unknown lesson '42'" in proc.stderr
