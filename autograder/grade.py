@@ -1,9 +1,9 @@
 """Grade a class: every ``SUBMISSIONS/<student>/<lesson>/`` in bounded workers.
 
-Each submission is graded by its own worker process (``autograder.worker``)
-in a throw-away course directory; this module finds the submissions, builds
-the lesson template once, runs up to ``jobs`` workers at a time, kills a
-worker's whole process tree when it overruns, and writes ``grades.csv``.
+Each submission is graded by a worker process (``autograder.worker``) in a
+throw-away course directory; this module finds the submissions, builds the
+lesson template once, keeps ``jobs`` long-lived workers busy, kills a
+worker's whole process tree when a job overruns, and writes ``grades.csv``.
 
 Results are kept per submission (``results/<student>/<lesson>.json``) with a
 fingerprint of the submitted files: a batch that was interrupted resumes
@@ -17,11 +17,13 @@ import csv
 import hashlib
 import json
 import os
+import queue
+import select
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -130,66 +132,119 @@ def grade(submissions: Path, *, out: Path, lessons: list[str] | None = None, job
 
 
 def _run_all(todo, template: Path, out: Path, limits: Limits, sandbox: bool, jobs: int, progress: bool):
+    """Grade ``todo`` with ``jobs`` long-lived workers; one result per submission."""
     from tqdm import tqdm
 
-    results = []
+    pending: queue.Queue = queue.Queue()
+    for student, lesson, folder, stamp in todo:
+        pending.put((Job(student=student, lesson=lesson, submission=str(folder), template=str(template),
+                         out=str(out), limits=asdict(limits), sandbox=sandbox), stamp))
+    results: list[dict] = []
+    lock = threading.Lock()  # guards results and the progress bar; taken by every feeder thread
+    stop = threading.Event()  # set by the main thread on Ctrl-C: feeders take no new job
     bar = tqdm(total=len(todo), unit="nb", desc="grading", disable=not progress, file=sys.stderr)
-    failures = 0
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = {
-            pool.submit(_run_worker, Job(student=s, lesson=l, submission=str(f), template=str(template),
-                                         out=str(out), limits=asdict(limits), sandbox=sandbox), stamp): (s, l)
-            for s, l, f, stamp in todo
-        }
-        try:
-            for future in as_completed(futures):
-                result = future.result()
+    workers = [Worker(out / "logs" / f"worker-{n}.log", None if sandbox else limits.memory_mb)
+               for n in range(min(jobs, len(todo)))]
+
+    def feed(worker: Worker) -> None:
+        while not stop.is_set():
+            try:
+                job, stamp = pending.get_nowait()
+            except queue.Empty:
+                return
+            result = worker.grade(job, stamp)
+            with lock:
                 results.append(result)
-                failures += result["status"] != "graded"
-                bar.set_postfix(failed=failures)
+                bar.set_postfix(failed=sum(r["status"] != "graded" for r in results))
                 bar.update()
-        except KeyboardInterrupt:
-            for f in futures:
-                f.cancel()
-            raise
-        finally:
-            bar.close()
+
+    threads = [threading.Thread(target=feed, args=(w,), name=f"feeder-{n}", daemon=True)
+               for n, w in enumerate(workers)]
+    for t in threads:
+        t.start()
+    try:
+        for t in threads:
+            while t.is_alive():
+                t.join(0.2)
+    finally:
+        stop.set()
+        for w in workers:
+            w.close()
+        for t in threads:
+            t.join(10)
+        bar.close()
     return results
 
 
-def _run_worker(job: Job, stamp: str) -> dict:
-    """Run one worker process, bounded in time; its result, or a row saying why not."""
-    job.result_path.parent.mkdir(parents=True, exist_ok=True)
-    job_file = job.result_path.with_suffix(".job")
-    job_file.write_text(json.dumps(asdict(job)), encoding="utf-8")
-    limit = job.limits["notebook_timeout"] + WORKER_OVERHEAD_S
-    started = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "autograder.worker", str(job_file)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        log, _ = proc.communicate(timeout=limit)
-        crashed = proc.returncode != 0
-    except subprocess.TimeoutExpired:
+class Worker:
+    """One long-lived ``python -m autograder.worker`` process, restarted after an overrun.
+
+    Methods for the caller: ``grade(job, stamp)`` (blocks at most the job's
+    time limit) and ``close()``. The process runs in its own session, so a
+    Ctrl-C in the terminal reaches only the parent, which then closes every
+    worker and kills what they started.
+    """
+
+    def __init__(self, log_path: Path, memory_mb: int | None):
+        self.log_path = log_path
+        self.memory_mb = memory_mb
+        self.proc: subprocess.Popen | None = None
+
+    def _start(self) -> subprocess.Popen:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-m", "autograder.worker"]
+        if self.memory_mb:
+            cmd += ["--memory-mb", str(self.memory_mb)]
+        with open(self.log_path, "ab") as log:
+            return subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+                                    text=True, start_new_session=True)
+
+    def grade(self, job: Job, stamp: str) -> dict:
+        """Grade one job; a result row even when the worker overruns or dies."""
+        limit = job.limits["notebook_timeout"] + WORKER_OVERHEAD_S
+        started = time.monotonic()
+        job.result_path.unlink(missing_ok=True)
+        if self.proc is None or self.proc.poll() is not None:
+            self.proc = self._start()
+        answered = False
+        try:
+            self.proc.stdin.write(json.dumps(asdict(job)) + "\n")
+            self.proc.stdin.flush()
+            ready, _, _ = select.select([self.proc.stdout], [], [], limit)
+            answered = bool(ready) and bool(self.proc.stdout.readline())
+        except (BrokenPipeError, OSError):
+            answered = False
+        if answered and job.result_path.exists():
+            result = json.loads(job.result_path.read_text(encoding="utf-8"))
+        else:
+            timed_out = time.monotonic() - started >= limit
+            self.close()
+            reason = (f"grading did not finish within {limit} s and was stopped" if timed_out
+                      else f"the grading worker died (see {self.log_path})")
+            result = {**_row(job.student, job.lesson, "timeout" if timed_out else "error", reason),
+                      "tests": []}
+        result["fingerprint"] = stamp
+        result["seconds"] = round(time.monotonic() - started, 2)
+        result.setdefault("mode", "sandbox" if job.sandbox else "no-sandbox")
+        _write_json(job.result_path, result)
+        return result
+
+    def close(self) -> None:
+        """Stop the worker and everything it started."""
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        try:
+            proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            proc.wait(timeout=0.5)
+        except subprocess.TimeoutExpired:
+            pass
         kill_tree(proc.pid)
-        log, _ = proc.communicate()
-        result = {**_row(job.student, job.lesson, "timeout",
-                         f"grading did not finish within {limit} s and was stopped"),
-                  "tests": []}
-        crashed = None
-    finally:
-        kill_tree(proc.pid)
-        job_file.unlink(missing_ok=True)
-    if crashed is False and job.result_path.exists():
-        result = json.loads(job.result_path.read_text(encoding="utf-8"))
-    elif crashed:
-        tail = log.decode(errors="replace").strip().splitlines()[-3:]
-        result = {**_row(job.student, job.lesson, "error", "the grading worker failed: " + " | ".join(tail)),
-                  "tests": []}
-    result["fingerprint"] = stamp
-    result["seconds"] = round(time.monotonic() - started, 2)
-    result.setdefault("mode", "sandbox" if job.sandbox else "no-sandbox")
-    _write_json(job.result_path, result)
-    return result
+        proc.wait()
+        proc.stdout.close()
 
 
 def kill_tree(pid: int) -> None:

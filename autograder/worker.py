@@ -3,9 +3,10 @@
 Each submission gets its own copy of the lesson's source and gradebook, so
 workers never share a SQLite file, a half-graded submission never touches
 the instructor's files, and grading in parallel gives the same result as
-grading one at a time. Run as ``python -m autograder.worker JOB.json``: the
-caller bounds the whole process in time and kills its process tree, so even
-a worker that nbgrader itself cannot stop is ended.
+grading one at a time. Run as ``python -m autograder.worker`` by ``autograder.grade``: the
+caller bounds each job in time and kills the worker's whole process tree
+when a job overruns, so even a worker that nbgrader itself cannot stop is
+ended. A worker serves many jobs in turn (``serve``).
 
 The result (one JSON file) holds the score, the status (graded, timeout,
 kernel_died, error), why, and each test cell's points and message.
@@ -196,13 +197,49 @@ def _limit_memory(memory_mb: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
+def serve(stdin=sys.stdin, stdout=sys.stdout) -> None:
+    """Grade jobs read as JSON lines; answer each with one line naming its result.
+
+    One long-lived worker pays for Python and nbgrader's imports once, not
+    once per submission. Anything nbgrader or a kernel prints goes to stderr,
+    so stdout carries only the answers. After each job, every process the
+    job left behind (a student's server or child process) is killed.
+    """
+    answers = os.fdopen(os.dup(stdout.fileno()), "w", buffering=1)
+    os.dup2(sys.stderr.fileno(), stdout.fileno())
+    os.environ["NBGRADER_EXECUTION"] = "autograde"
+    for line in stdin:
+        if not line.strip():
+            continue
+        job = Job(**json.loads(line))
+        try:
+            run(job)
+        except Exception as exc:  # a bug or a broken course dir: report, keep serving
+            _write_json(job.result_path, {"student_id": job.student, "lesson": job.lesson,
+                                          "score": 0.0, "max_score": 0.0, "status": "error",
+                                          "reason": f"grading failed: {type(exc).__name__}: {exc}"[:300],
+                                          "tests": []})
+        _kill_leftovers()
+        answers.write(json.dumps({"done": str(job.result_path)}) + "\n")
+
+
+def _kill_leftovers() -> None:
+    import psutil
+
+    children = psutil.Process().children(recursive=True)
+    for child in children:
+        try:
+            child.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(children, timeout=5)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    job = Job(**json.loads(Path(argv[0]).read_text(encoding="utf-8")))
-    if not job.sandbox:
-        _limit_memory(job.limits["memory_mb"])
-    os.environ["NBGRADER_EXECUTION"] = "autograde"
-    run(job)
+    if argv[:1] == ["--memory-mb"]:
+        _limit_memory(int(argv[1]))
+    serve()
     return 0
 
 
