@@ -121,9 +121,18 @@ def grade(submissions: Path, *, out: Path, lessons: list[str] | None = None, job
         todo.append((student, lesson, folder, stamp))
 
     if todo:
-        with tempfile.TemporaryDirectory(prefix="course-template-") as tmp:
-            template = build_course(Path(tmp), sorted({l for _, l, _, _ in todo}))
-            done.extend(_run_all(todo, template, out, limits, sandbox, jobs, progress))
+        # Workers start (and import nbgrader) while the lesson template is built.
+        workers = [Worker(out / "logs" / f"worker-{n}.log", None if sandbox else limits.memory_mb)
+                   for n in range(min(jobs, len(todo)))]
+        try:
+            for w in workers:
+                w.start()
+            with tempfile.TemporaryDirectory(prefix="course-template-") as tmp:
+                template = build_course(Path(tmp), sorted({l for _, l, _, _ in todo}))
+                done.extend(_run_all(todo, template, out, limits, sandbox, workers, progress))
+        finally:
+            for w in workers:
+                w.close()
 
     rows = [_csv_row(r) for r in done] + found.rows
     rows.sort(key=lambda r: (r["student_id"], r["lesson"]))
@@ -131,8 +140,8 @@ def grade(submissions: Path, *, out: Path, lessons: list[str] | None = None, job
     return rows
 
 
-def _run_all(todo, template: Path, out: Path, limits: Limits, sandbox: bool, jobs: int, progress: bool):
-    """Grade ``todo`` with ``jobs`` long-lived workers; one result per submission."""
+def _run_all(todo, template: Path, out: Path, limits: Limits, sandbox: bool, workers: list, progress: bool):
+    """Grade ``todo`` with long-lived ``workers``; one result per submission."""
     from tqdm import tqdm
 
     pending: queue.Queue = queue.Queue()
@@ -143,8 +152,6 @@ def _run_all(todo, template: Path, out: Path, limits: Limits, sandbox: bool, job
     lock = threading.Lock()  # guards results and the progress bar; taken by every feeder thread
     stop = threading.Event()  # set by the main thread on Ctrl-C: feeders take no new job
     bar = tqdm(total=len(todo), unit="nb", desc="grading", disable=not progress, file=sys.stderr)
-    workers = [Worker(out / "logs" / f"worker-{n}.log", None if sandbox else limits.memory_mb)
-               for n in range(min(jobs, len(todo)))]
 
     def feed(worker: Worker) -> None:
         while not stop.is_set():
@@ -153,6 +160,8 @@ def _run_all(todo, template: Path, out: Path, limits: Limits, sandbox: bool, job
             except queue.Empty:
                 return
             result = worker.grade(job, stamp)
+            if result is None:  # interrupted: left ungraded, so a re-run grades it
+                return
             with lock:
                 results.append(result)
                 bar.set_postfix(failed=sum(r["status"] != "graded" for r in results))
@@ -169,7 +178,7 @@ def _run_all(todo, template: Path, out: Path, limits: Limits, sandbox: bool, job
     finally:
         stop.set()
         for w in workers:
-            w.close()
+            w.close()  # unblocks a feeder waiting on its worker
         for t in threads:
             t.join(10)
         bar.close()
@@ -189,36 +198,47 @@ class Worker:
         self.log_path = log_path
         self.memory_mb = memory_mb
         self.proc: subprocess.Popen | None = None
+        self.closed = False  # set by close(): a job in flight is abandoned, not recorded
+
+    def start(self) -> None:
+        if self.closed:
+            raise RuntimeError("worker closed")
+        if self.proc is None or self.proc.poll() is not None:
+            self.proc = self._start()
 
     def _start(self) -> subprocess.Popen:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "autograder.worker"]
+        # --batch only names the batch in `ps`, so an instructor can tell workers apart.
+        cmd = [sys.executable, "-m", "autograder.worker", "--batch", str(self.log_path.parent.parent)]
         if self.memory_mb:
             cmd += ["--memory-mb", str(self.memory_mb)]
         with open(self.log_path, "ab") as log:
             return subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
                                     text=True, start_new_session=True)
 
-    def grade(self, job: Job, stamp: str) -> dict:
-        """Grade one job; a result row even when the worker overruns or dies."""
+    def grade(self, job: Job, stamp: str) -> dict | None:
+        """Grade one job: a result row even when the worker overruns or dies,
+        None when the worker was closed meanwhile (Ctrl-C)."""
         limit = job.limits["notebook_timeout"] + WORKER_OVERHEAD_S
         started = time.monotonic()
         job.result_path.unlink(missing_ok=True)
-        if self.proc is None or self.proc.poll() is not None:
-            self.proc = self._start()
+        self.start()
         answered = False
         try:
             self.proc.stdin.write(json.dumps(asdict(job)) + "\n")
             self.proc.stdin.flush()
             ready, _, _ = select.select([self.proc.stdout], [], [], limit)
             answered = bool(ready) and bool(self.proc.stdout.readline())
-        except (BrokenPipeError, OSError):
+        except (OSError, ValueError):  # the worker died, or close() closed its pipes
             answered = False
+        if self.closed:
+            job.result_path.unlink(missing_ok=True)
+            return None
         if answered and job.result_path.exists():
             result = json.loads(job.result_path.read_text(encoding="utf-8"))
         else:
             timed_out = time.monotonic() - started >= limit
-            self.close()
+            self._stop_process()
             reason = (f"grading did not finish within {limit} s and was stopped" if timed_out
                       else f"the grading worker died (see {self.log_path})")
             result = {**_row(job.student, job.lesson, "timeout" if timed_out else "error", reason),
@@ -230,7 +250,11 @@ class Worker:
         return result
 
     def close(self) -> None:
-        """Stop the worker and everything it started."""
+        """Stop the worker and everything it started; no further job is taken."""
+        self.closed = True
+        self._stop_process()
+
+    def _stop_process(self) -> None:
         proc, self.proc = self.proc, None
         if proc is None:
             return

@@ -25,6 +25,7 @@ def build_course(course_root: Path, lesson_ids: list[str], notebooks: Path = les
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
 
+    _alembic_on_path()
     course_root.mkdir(parents=True, exist_ok=True)
     for lesson in lesson_ids:
         target = course_root / "source" / lesson
@@ -36,11 +37,19 @@ def build_course(course_root: Path, lesson_ids: list[str], notebooks: Path = les
     for lesson in lesson_ids:
         result = api.generate_assignment(lesson, force=True)
         if not result["success"]:
-            raise CourseError(
-                f"nbgrader could not generate {lesson}: "
-                f"{(result.get('error') or result.get('log') or '').strip().splitlines()[-1:]}"
-            )
+            details = [l for l in (result.get("log") or "").splitlines() if "ERROR" in l]
+            raise CourseError(f"nbgrader could not generate {lesson}: " + " | ".join(details[-3:]))
     return course_root
+
+
+def _alembic_on_path() -> None:
+    """nbgrader runs ``alembic`` from PATH when it creates a gradebook."""
+    import os
+    import sys
+
+    bin_dir = str(Path(sys.executable).parent)
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
 
 
 def check_release(lesson_dir: Path) -> None:

@@ -15,9 +15,10 @@ How it is wired (the Jupyter way, no fork of nbgrader): nbgrader's
 kernel with ``kernel_manager_class``. nbgrader 0.9.6 passes
 ``kernel_manager_class=AsyncKernelManager`` as a constructor argument, which
 *overrides* ``c.Execute.kernel_manager_class`` from config (measured), so
-:func:`configure` swaps ``Execute`` in ``c.Autograde.autograde_preprocessors``
-for :class:`SandboxedExecute`, a one-line subclass whose only change is that
-default. :class:`SandboxKernelManager` is a plain jupyter_client
+:func:`configure` swaps the executing step of
+``c.Autograde.autograde_preprocessors`` (nbgrader's ``Execute`` or a subclass
+such as the project's ``BoundedExecute``) for its sandboxed twin, a subclass
+whose only change is that default. :class:`SandboxKernelManager` is a plain jupyter_client
 ``AsyncKernelManager`` whose kernel command is wrapped in ``bwrap``; its
 settings are ordinary traitlets config (``c.SandboxKernelManager.*``), so the
 whole setup is JSON-serialisable and can be written to ``nbgrader_config.json``.
@@ -40,28 +41,39 @@ Threat model (what it protects, what not):
     killed, the kernel (Linux) kills everything in the namespace, and
     :meth:`SandboxKernelManager.cleanup_resources` kills the ``bwrap``
     process if it is still there. Memory: ``RLIMIT_AS`` per process
-    (``memory_mb``), ``/tmp`` and the root file system are size-bounded
-    tmpfs, core dumps off, file size bounded (``RLIMIT_FSIZE``).
+    (``memory_mb``; thread stacks default to 2 MiB so ~400 threads fit in
+    1 GiB), ``/tmp`` and the root file system are size-bounded tmpfs, core
+    dumps off, file size bounded (``RLIMIT_FSIZE``). Capabilities: none
+    (uid 1000 in a user namespace, ``--cap-drop ALL``); the runtime is
+    mounted read-only, the root re-mounted read-only.
   * Not protected: anything inside the one Python process. Student code runs
     in the same interpreter as the test cells, so it can patch
     ``course_lib.grading`` or the builtins before a test cell runs; the
     grader must re-establish what the tests rely on in the test cells
-    themselves (the lead's concern). The copy of the student's notebook is
-    readable by them (it is theirs). CPU time is bounded only by nbgrader's
-    per-cell timeout. The number of processes is bounded by ``RLIMIT_NPROC``
-    applied *inside* the user namespace (counts only sandbox processes) --
-    but Linux exempts a real uid 0: when the grader runs as root a fork
-    bomb is bounded only by the PID namespace being torn down at the end
-    (and by memory). Kernel exploits against namespaces are out of scope:
-    keep the host kernel patched. The instructor must still: run the grader
-    as an unprivileged user where possible, keep ``bubblewrap`` installed,
-    and not put secrets inside the venv, the Python prefix or course_lib
-    (they are readable).
+    themselves (the lead's concern). Likewise the kernel *receives* each
+    hidden test's code when it runs it: an IPython ``pre_run_cell`` hook can
+    print that code into the cell's output, so feedback must not show the
+    outputs of hidden-test cells beyond the error name and message. The
+    student's own notebook is readable (it is theirs). CPU time is bounded
+    only by nbgrader's per-cell timeout. Threads + processes (``max_tasks``)
+    are bounded by ``RLIMIT_NPROC`` applied *inside* the user namespace (it
+    counts only the sandbox's tasks there) and, where this process may
+    create cgroups, by a pids cgroup per sandbox (which cleanup also kills
+    whole). Linux exempts a real uid 0 from ``RLIMIT_NPROC``: a grader
+    running as root with no writable pids cgroup bounds a fork bomb only by
+    memory and by tearing the PID namespace down at the end. Kernel exploits
+    against namespaces are out of scope: keep the host kernel patched. The
+    instructor must still run the grader as an unprivileged user where
+    possible, keep ``bubblewrap`` installed, and keep secrets out of the
+    venv, the Python prefix and course_lib (they are readable).
 
 What it trades off: one extra ``bwrap`` + ``prlimit`` exec and a folder copy
-per kernel start (about 30 ms here, see benchmarks/bench_sandbox.py), and
-interrupts go as a message (``interrupt_mode: "message"``) because a SIGINT
-sent to the process group would reach ``bwrap``, not the kernel.
+per kernel start (kernel start + a 5-cell notebook: about 1.1x plain, see
+benchmarks/bench_sandbox.py); interrupts go as a message
+(``interrupt_mode: "message"``: ipykernel then sends itself SIGINT inside the
+sandbox) because the kernel runs in its own session (``--new-session``,
+against terminal injection), out of reach of the SIGINT that jupyter_client
+sends to the launcher's process group.
 
 Methods for the caller:
     available()                      (ok, reason): can a sandbox start here?
@@ -71,11 +83,11 @@ Methods for the caller:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -196,8 +208,9 @@ def bwrap_command(
     etc_dir: Path,
     memory_mb: int,
     tmp_mb: int = 256,
-    max_processes: int = 256,
+    max_tasks: int = 1024,
     file_mb: int = 256,
+    thread_stack_kb: int = 2048,
     runtime_paths: list[str] | None = None,
     env: dict[str, str] | None = None,
     bwrap: str = "bwrap",
@@ -266,12 +279,84 @@ def bwrap_command(
     args += [
         "--", "/usr/bin/prlimit",
         f"--as={memory_mb << 20}",
-        f"--nproc={max_processes}",
+        f"--nproc={max_tasks}",
         f"--fsize={file_mb << 20}",
+        # Thread stacks default to RLIMIT_STACK (8 MiB of address space each):
+        # at 1 GiB that allowed only ~100 threads. 2 MiB (CPython itself uses
+        # 1 MiB on musl) allows ~400; the hard limit is kept, so code may raise it.
+        f"--stack={thread_stack_kb << 10}:",
         "--core=0",
         "--",
     ]
     return args + list(kernel_cmd)
+
+
+# ------------------------------------------------------------------ cgroups
+
+
+def _pids_cgroup_parent() -> Path | None:
+    """A pids-cgroup folder this process may create children in, or None.
+
+    cgroup v1: the ``pids`` hierarchy at our own cgroup. cgroup v2: our own
+    cgroup, only when ``pids`` is already enabled for its children (enabling
+    it would need moving this process: not ours to do).
+    """
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if "pids" in controllers.split(","):
+            base = Path("/sys/fs/cgroup/pids") / path.lstrip("/")
+            if base.is_dir() and os.access(base, os.W_OK):
+                return base
+    for line in lines:
+        hierarchy, controllers, path = line.split(":", 2)
+        if hierarchy == "0" and controllers == "":
+            for root in (Path("/sys/fs/cgroup"), Path("/sys/fs/cgroup/unified")):
+                base = root / path.lstrip("/")
+                control = base / "cgroup.subtree_control"
+                try:
+                    if "pids" in control.read_text().split() and os.access(base, os.W_OK):
+                        return base
+                except OSError:
+                    continue
+    return None
+
+
+def _make_pids_cgroup(max_tasks: int) -> Path | None:
+    """A fresh cgroup with ``pids.max = max_tasks``, or None if none can be made."""
+    parent = _pids_cgroup_parent()
+    if parent is None:
+        return None
+    group = parent / f"course-sandbox-{os.getpid()}-{time.monotonic_ns()}"
+    try:
+        group.mkdir()
+        (group / "pids.max").write_text(str(max_tasks))
+    except OSError:
+        with contextlib.suppress(OSError):
+            group.rmdir()
+        return None
+    return group
+
+
+def _remove_cgroup(group: Path, timeout: float = 5.0) -> None:
+    """Kill whatever is still in ``group`` and remove it (bounded by ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            pids = [int(p) for p in (group / "cgroup.procs").read_text().split()]
+        except OSError:
+            return  # already gone
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, 9)
+        try:
+            group.rmdir()
+            return
+        except OSError:
+            time.sleep(0.01)  # tasks still exiting
 
 
 # ------------------------------------------------------------ kernel manager
@@ -297,8 +382,16 @@ class SandboxKernelManager(AsyncKernelManager):
     ).tag(config=True)
     memory_mb = Integer(1024, help="RLIMIT_AS of every sandbox process, in MiB.").tag(config=True)
     tmp_mb = Integer(256, help="Size of the private /tmp tmpfs, in MiB.").tag(config=True)
-    max_processes = Integer(
-        256, help="RLIMIT_NPROC inside the sandbox (not enforced when the grader is root)."
+    max_tasks = Integer(
+        1024,
+        help="Threads + processes the sandbox may hold: RLIMIT_NPROC inside the user "
+        "namespace, and pids.max of its own pids cgroup when one can be made (Linux "
+        "does not apply RLIMIT_NPROC to a grader running as root).",
+    ).tag(config=True)
+    pids_cgroup = Unicode(
+        "auto",
+        help="'auto': put each sandbox in a new pids cgroup (limit max_tasks, killed "
+        "whole at the end) when the cgroup file system lets this process; '' = never.",
     ).tag(config=True)
     file_mb = Integer(256, help="RLIMIT_FSIZE: largest file the kernel may write, MiB.").tag(
         config=True
@@ -369,6 +462,7 @@ class SandboxKernelManager(AsyncKernelManager):
         self._workdir = holder / submission.name
         shutil.copytree(submission, self._workdir, symlinks=True)
         self._etc = _etc_files(runtime)["passwd"].parent
+        self._cgroup = _make_pids_cgroup(self.max_tasks) if self.pids_cgroup == "auto" else None
         return await super()._async_pre_start_kernel(**kw)
 
     pre_start_kernel = _async_pre_start_kernel
@@ -376,14 +470,20 @@ class SandboxKernelManager(AsyncKernelManager):
     def format_kernel_cmd(self, extra_arguments=None):
         cmd = super().format_kernel_cmd(extra_arguments=extra_arguments)
         env = {k: os.environ[k] for k in self.passthrough_env if k in os.environ}
-        return bwrap_command(
+        enter_cgroup = []
+        if getattr(self, "_cgroup", None) is not None:
+            # The launcher joins the cgroup itself, then becomes prlimit+bwrap:
+            # every sandbox task is counted from the first fork on.
+            enter_cgroup = ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"',
+                            str(self._cgroup / "cgroup.procs")]
+        return enter_cgroup + bwrap_command(
             cmd,
             workdir=self._workdir,
             ipc_dir=self._ipc_dir,
             etc_dir=self._etc,
             memory_mb=self.memory_mb,
             tmp_mb=self.tmp_mb,
-            max_processes=self.max_processes,
+            max_tasks=self.max_tasks,
             file_mb=self.file_mb,
             runtime_paths=list(self.runtime_paths),
             env=env,
@@ -401,6 +501,10 @@ class SandboxKernelManager(AsyncKernelManager):
             while process.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.01)
         await super()._async_cleanup_resources(restart=restart)
+        group = getattr(self, "_cgroup", None)
+        if group is not None:
+            _remove_cgroup(group)
+            self._cgroup = None
         ipc_dir = getattr(self, "_ipc_dir", None)
         if ipc_dir is not None and not restart:
             shutil.rmtree(ipc_dir, ignore_errors=True)
@@ -486,7 +590,7 @@ def configure(
     runtime_dir: Path,
     memory_mb: int = 1024,
     tmp_mb: int = 256,
-    max_processes: int = 256,
+    max_tasks: int = 1024,
     ipc_root: Path | None = None,
     require: bool = True,
 ) -> Config:
@@ -536,7 +640,7 @@ def configure(
     km.runtime_dir = str(Path(runtime_dir).resolve())
     km.memory_mb = int(memory_mb)
     km.tmp_mb = int(tmp_mb)
-    km.max_processes = int(max_processes)
+    km.max_tasks = int(max_tasks)
     if ipc_root is not None:
         km.ipc_root = str(ipc_root)
     return config

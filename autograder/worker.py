@@ -20,6 +20,7 @@ import resource
 import shutil
 import sys
 import tempfile
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -57,6 +58,7 @@ def _grade_in(work: Path, job: Job) -> dict:
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
 
+    started = time.perf_counter()
     base = {"student_id": job.student, "lesson": job.lesson, "score": 0.0,
             "max_score": 0.0, "status": "error", "reason": "", "tests": [],
             "mode": "sandbox" if job.sandbox else "no-sandbox"}
@@ -79,17 +81,25 @@ def _grade_in(work: Path, job: Job) -> dict:
         sandbox.configure(config, submission_dir=work / "submitted" / job.student / job.lesson,
                           runtime_dir=work / "runtime", memory_mb=limits.memory_mb)
     api = NbGraderAPI(CourseDirectory(config=config), config=config)
+    timing = {"prepare": time.perf_counter() - started}
+    mark = time.perf_counter()
     outcome = api.autograde(job.lesson, job.student, force=True, create=True)
+    timing["autograde"] = time.perf_counter() - mark
     incidents = _read_incidents(incidents_file)
     if not outcome["success"]:
         return {**base, "reason": "nbgrader could not grade it: " + _last_error(outcome), "incidents": incidents}
+    mark = time.perf_counter()
     feedback = api.generate_feedback(job.lesson, job.student, force=True)
+    timing["feedback"] = time.perf_counter() - mark
 
+    mark = time.perf_counter()
     result = {**base, **_scores(work, job), "incidents": incidents}
     result["status"], result["reason"] = _status(incidents)
     if not feedback["success"]:
         result["reason"] = (result["reason"] + "; " if result["reason"] else "") + "no feedback: " + _last_error(feedback)
     _publish(work, job)
+    timing["bookkeeping"] = time.perf_counter() - mark
+    result["timing"] = {k: round(v, 3) for k, v in timing.items()}
     return result
 
 
@@ -208,6 +218,9 @@ def serve(stdin=sys.stdin, stdout=sys.stdout) -> None:
     answers = os.fdopen(os.dup(stdout.fileno()), "w", buffering=1)
     os.dup2(sys.stderr.fileno(), stdout.fileno())
     os.environ["NBGRADER_EXECUTION"] = "autograde"
+    import nbgrader.apps  # noqa: F401  (imported before the first job: the parent is still busy)
+    from . import execute, preprocessors  # noqa: F401
+
     for line in stdin:
         if not line.strip():
             continue
@@ -236,9 +249,14 @@ def _kill_leftovers() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["--memory-mb"]:
-        _limit_memory(int(argv[1]))
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m autograder.worker")
+    parser.add_argument("--batch", help="the output folder of the batch (shown in ps)")
+    parser.add_argument("--memory-mb", type=int, help="address-space limit for the worker and its kernels")
+    args = parser.parse_args(argv)
+    if args.memory_mb:
+        _limit_memory(args.memory_mb)
     serve()
     return 0
 

@@ -127,7 +127,7 @@ def test_no_grading_process_is_left_running(batch):
     leftovers = []
     for proc in psutil.process_iter(["cmdline"]):
         cmd = " ".join(proc.info["cmdline"] or [])
-        if "autograder.worker" in cmd or "course-grade-" in cmd:
+        if f"autograder.worker --batch {batch['out']}" in cmd:
             leftovers.append(cmd)
     assert not leftovers
 
