@@ -71,9 +71,10 @@ What it trades off: one extra ``bwrap`` + ``prlimit`` exec and a folder copy
 per kernel start (kernel start + a 5-cell notebook: about 1.1x plain, see
 benchmarks/bench_sandbox.py); interrupts go as a message
 (``interrupt_mode: "message"``: ipykernel then sends itself SIGINT inside the
-sandbox) because the kernel runs in its own session (``--new-session``,
-against terminal injection), out of reach of the SIGINT that jupyter_client
-sends to the launcher's process group.
+sandbox) because the SIGINT that jupyter_client sends to the launcher's
+process group kills ``bwrap`` and with it the kernel (measured: "Kernel
+died"); the kernel itself is in its own session (``--new-session``, against
+terminal injection), out of that group's reach.
 
 Methods for the caller:
     available()                      (ok, reason): can a sandbox start here?
@@ -425,9 +426,9 @@ class SandboxKernelManager(AsyncKernelManager):
     def kernel_spec(self):  # type: ignore[override]
         spec = super().kernel_spec
         if spec is not None:
-            # A SIGINT to the process group would hit bwrap (its monitor
-            # dies, taking the kernel with it); a control-channel message makes
-            # ipykernel send SIGINT to itself inside the sandbox.
+            # A SIGINT to the process group kills bwrap and the kernel with
+            # it (measured); a control-channel message makes ipykernel send
+            # SIGINT to itself inside the sandbox.
             spec.interrupt_mode = "message"
         return spec
 

@@ -215,6 +215,7 @@ def serve(stdin=sys.stdin, stdout=sys.stdout) -> None:
     so stdout carries only the answers. After each job, every process the
     job left behind (a student's server or child process) is killed.
     """
+    _die_with_parent()
     answers = os.fdopen(os.dup(stdout.fileno()), "w", buffering=1)
     os.dup2(sys.stderr.fileno(), stdout.fileno())
     os.environ["NBGRADER_EXECUTION"] = "autograde"
@@ -234,6 +235,25 @@ def serve(stdin=sys.stdin, stdout=sys.stdout) -> None:
                                           "tests": []})
         _kill_leftovers()
         answers.write(json.dumps({"done": str(job.result_path)}) + "\n")
+
+
+def _die_with_parent() -> None:
+    """If the grading command is killed (kill -9), stop at once with everything started.
+
+    Otherwise a worker would finish its job and write a result after a newer
+    batch had started grading the same submission.
+    """
+    import threading
+
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        _kill_leftovers()
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _kill_leftovers() -> None:

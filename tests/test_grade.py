@@ -8,6 +8,7 @@ points, exercise 2 (total) 2 points.
 
 import hashlib
 import json
+import os
 import shutil
 
 import nbformat
@@ -151,3 +152,46 @@ def test_unknown_lesson_and_missing_folder_are_one_line_errors(tmp_path):
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "no such folder" in proc.stderr
     proc = run_course("release", "42", "--out", str(tmp_path / "o"), notebooks=MINI_COURSE)
     assert proc.returncode == 2 and "unknown lesson '42'" in proc.stderr
+
+
+SLOW = "import time\ntime.sleep(1.5)\ndef total(items):\n    return sum(items)"
+
+
+@pytest.mark.parametrize("how", ["sigint", "sigkill"])
+def test_an_interrupted_batch_resumes_to_the_same_grades(tmp_path, how):
+    """After Ctrl-C (or kill -9) mid-batch, does the same command finish the job with the same grades?"""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from submissions import course_env
+
+    root = tmp_path / "submitted"
+    for n in range(6):
+        make_submission(root, f"s{n}", LESSON, {"total": SLOW} if n % 2 else
+                        {"total": SLOW, "double": "def double(x):\n    return x + 2"}, notebooks=MINI_COURSE)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "autograder.cli", "grade", str(root), "--out", str(out),
+           "--no-sandbox", "--jobs", "2", "--quiet"]
+    proc = subprocess.Popen(cmd, env=course_env(MINI_COURSE), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not list(out.glob("results/*/*.json")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert list(out.glob("results/*/*.json")), "no submission was graded within 120 s"
+    if how == "sigint":
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130 and b"run the same command again" in err
+    else:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=60)
+    finished = len(list(out.glob("results/*/*.json")))
+    assert finished < 6, "the batch was interrupted before the end"
+    rows = grade(root, out, "--no-sandbox", "--jobs", "2", notebooks=MINI_COURSE)
+    assert {k[0]: (r["score"], r["status"]) for k, r in rows.items()} == {
+        f"s{n}": ("5.0" if n % 2 else "3.0", "graded") for n in range(6)}
+    leftovers = [p for p in psutil.process_iter(["cmdline"])
+                 if f"--batch {out}" in " ".join(p.info["cmdline"] or [])]
+    assert not leftovers
