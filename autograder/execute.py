@@ -9,6 +9,12 @@ and goes on — so such a submission loses only what a plain infinite loop
 loses. It also bounds the notebook as a whole (cells after
 ``notebook_timeout`` are marked "not run") and the output a cell may keep.
 
+Before each graded test cell it also re-imports ``course_lib.grading`` from
+disk and rebinds ``grading`` in the notebook, so a submission that replaced
+the helpers at run time (``grading.expect = lambda *a: None``) is tested by
+the real ones — and the tampering is recorded. (Code in the same process
+can still subvert Python itself; see the README's threat model.)
+
 Every incident is recorded in ``resources["incidents"]`` and, when
 ``incident_file`` is set, appended to that file as JSON lines, which is how
 the grading worker learns a row's status (timeout, kernel_died).
@@ -21,9 +27,27 @@ import time
 
 from jupyter_core.utils import run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
-from nbformat.v4 import new_output
+from nbformat.v4 import new_code_cell, new_output
 from nbgrader.preprocessors import Execute
 from traitlets import Integer, Unicode
+
+TAMPERED = "COURSE-GRADING-TAMPERED"
+# Run silently before each graded cell when the notebook uses course_lib.grading.
+RESTORE_GRADING = f"""
+import sys as _c_sys, importlib as _c_imp
+if "course_lib.grading" in _c_sys.modules:
+    _c_old = _c_sys.modules.pop("course_lib.grading")
+    grading = _c_imp.import_module("course_lib.grading")
+    for _c_name in grading.__all__:
+        _c_new = getattr(grading, _c_name)
+        if hasattr(_c_new, "__code__"):
+            _c_was = getattr(_c_old, _c_name, None)
+            if getattr(getattr(_c_was, "__code__", None), "co_code", None) != _c_new.__code__.co_code:
+                print("{TAMPERED}", _c_name)
+                break
+    del _c_old, _c_name, _c_new
+del _c_sys, _c_imp
+"""
 
 
 class BoundedExecute(Execute):
@@ -72,6 +96,8 @@ class BoundedExecute(Execute):
                        f"not run: the notebook reached its time limit of {self.notebook_timeout} s")
             return cell, resources
         try:
+            if cell.metadata.get("nbgrader", {}).get("grade"):
+                self._restore_grading(index, grade_id)
             cell, resources = super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
             self._fail(cell, grade_id, "kernel_died",
@@ -93,6 +119,16 @@ class BoundedExecute(Execute):
         else:
             self._completed.append(index)
         return cell, resources
+
+    def _restore_grading(self, index, grade_id):
+        """Give the test cell the real course_lib.grading; record it if it had been replaced."""
+        probe = new_code_cell(RESTORE_GRADING)
+        self.execute_cell(probe, index, store_history=False)
+        printed = "".join(o.get("text", "") for o in probe.outputs if o.get("output_type") == "stream")
+        if TAMPERED in printed and not any(i["kind"] == "tampering" for i in self._incidents):
+            self._incidents.append({"kind": "tampering", "cell": grade_id,
+                                    "message": "course_lib.grading had been replaced at run time; "
+                                               "the real helpers were restored before the tests"})
 
     def _fail(self, cell, grade_id, kind, message):
         """Give ``cell`` an error output, so nbgrader scores it 0, and record why."""

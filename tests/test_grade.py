@@ -31,6 +31,12 @@ def delete_test_cell(nb):
     nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") != "total_basic"]
 
 
+PATCHES_GRADING = ("from course_lib import grading\n"
+                   "for name in grading.__all__:\n"
+                   "    if callable(getattr(grading, name)) and not isinstance(getattr(grading, name), type):\n"
+                   "        setattr(grading, name, lambda *a, **k: True)\n"
+                   "def double(x):\n    return 0")
+
 FIXTURES = {
     # student: (replacements, edit, expected score, expected status)
     "correct": ({}, None, 5.0, "graded"),
@@ -40,6 +46,7 @@ FIXTURES = {
     "exits": ({"double": "import os\nos._exit(1)"}, None, 2.0, "kernel_died"),
     "edits_test": ({"total": "def total(items):\n    return 0", "total_basic": "pass"}, None, 3.0, "graded"),
     "deletes_test": ({"total": "def total(items):\n    return 0"}, delete_test_cell, 3.0, "graded"),
+    "patches_grading": ({"double": PATCHES_GRADING}, None, 2.0, "graded"),
     "always_equal": ({"double": ALWAYS_EQUAL}, None, 2.0, "graded"),
     "huge_output": ({"total": "print('x' * 5_000_000)\ndef total(items):\n    return sum(items)"}, None, 5.0, "graded"),
     "unattempted": ({"double": "def double(x):\n    raise NotImplementedError()",
@@ -90,6 +97,11 @@ def test_a_timeout_or_dead_kernel_row_says_why(batch):
     assert "did not finish within 3 s" in batch["rows"][("ignores_interrupt", LESSON)]["reason"]
     assert "interrupted after 3 s" in batch["rows"][("looping", LESSON)]["reason"]
     assert "kernel died" in batch["rows"][("exits", LESSON)]["reason"]
+
+
+def test_run_time_patching_of_the_helpers_is_undone_and_reported(batch):
+    """Does replacing course_lib.grading's functions earn nothing, and does the row say so?"""
+    assert "replaced at run time" in batch["rows"][("patches_grading", LESSON)]["reason"]
 
 
 def test_malformed_entries_get_clear_errors_and_the_rest_is_graded(batch):
