@@ -1,0 +1,69 @@
+"""Does lesson 01 autograde its fixture submissions with the expected scores, in the sandbox?
+
+Lesson 01 is the one whose graded code starts child processes (``spawn``),
+so it is graded here *inside* the sandbox: the spawned interpreter must find
+``course_lib`` and the semaphores a process pool needs. One batch, graded
+once per module. Points: run_in_threads basics 1, concurrent 2, order 1,
+timeout 1; thread_sees_global_value 1; process_sees_global value 1,
+child 1; speedup values 1, invalid 1; classify_workload_rules 1 — 11 in all.
+Which cells each wrong solution fails is pinned down, without the pipeline,
+in test_lesson_01_exercises.py; this file checks the pipeline awards it.
+"""
+
+import time
+
+import pytest
+
+from submissions import grade, make_submission
+from test_lesson_01_exercises import WRONG
+
+pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
+
+LESSON = "01-processes-and-threads"
+MAX_SCORE = 11.0
+
+LOOPING_RUN_IN_THREADS = "def run_in_threads(fn, args_list, timeout=10.0):\n    while True:\n        pass\n"
+
+FIXTURES = {
+    # student: (replacements by solution grade id, expected score)
+    "correct": ({}, MAX_SCORE),
+    # serial run_in_threads: concurrent 2 + timeout 1; an import that copies SETTING: 1;
+    # a hard-coded ORIGINAL: child 1; speedup without ValueError: 1; '>' for '>=': 1
+    "wrong": ({"run_in_threads": WRONG["run_in_threads"]["serial"][0],
+               "thread_sees_global": WRONG["thread_sees_global"]["import_copies_the_value"][0],
+               "process_sees_global": WRONG["process_sees_global"]["hard_coded"][0],
+               "speedup": WRONG["speedup"]["no_validation"][0],
+               "classify_workload": WRONG["classify_workload"]["strict_threshold"][0]}, 4.0),
+    # a thread where a process is asked for: value 1 + child 1
+    "thread_for_process": ({"process_sees_global": WRONG["process_sees_global"]["thread_not_process"][0]},
+                           9.0),
+    # run_in_threads never returns: its 5 points, and only those
+    "looping": ({"run_in_threads": LOOPING_RUN_IN_THREADS}, 6.0),
+}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    root = tmp_path_factory.mktemp("submitted01")
+    for student, (replace, _) in FIXTURES.items():
+        make_submission(root, student, LESSON, replace)
+    out = tmp_path_factory.mktemp("graded01")
+    started = time.monotonic()
+    rows = grade(root, out, "--jobs", "2", timeout=400)
+    return rows, time.monotonic() - started
+
+
+@pytest.mark.parametrize("student", sorted(FIXTURES))
+def test_fixture_gets_its_expected_score(graded, student):
+    """Does each kind of submission earn exactly the points its bugs leave it?"""
+    rows, _ = graded
+    row = rows[(student, LESSON)]
+    assert row["status"] == "graded", row  # a hang inside a checked call is a failed test, not a timeout
+    assert float(row["max_score"]) == MAX_SCORE, row
+    assert float(row["score"]) == FIXTURES[student][1], row
+
+
+def test_the_batch_is_graded_in_bounded_time(graded):
+    """Do four submissions, one hanging in every run_in_threads cell, grade within 4 minutes?"""
+    _, seconds = graded
+    assert seconds < 240, f"grading took {seconds:.0f} s"
