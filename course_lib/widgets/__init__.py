@@ -1,0 +1,24 @@
+"""ipywidgets front ends for the lessons: each in its own module, imported on first use.
+
+    ChatPanel               a chat client panel (lesson 08)
+    ProducerConsumerDemo    live producer/consumer rates and queue plot (lesson 04)
+    producer_consumer_demo  build and show that demo in one call
+    ServerPanel             the in-kernel servers, with stop buttons and logs (lessons 06-08)
+"""
+
+from importlib import import_module
+
+__all__ = ["ChatPanel", "ProducerConsumerDemo", "producer_consumer_demo", "ServerPanel"]
+
+_WHERE = {
+    "ChatPanel": "chat_panel",
+    "ProducerConsumerDemo": "producer_consumer",
+    "producer_consumer_demo": "producer_consumer",
+    "ServerPanel": "server_panel",
+}
+
+
+def __getattr__(name):
+    if name in _WHERE:
+        return getattr(import_module(f"{__name__}.{_WHERE[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,139 @@
+"""Does lesson 03 grade correct, racy and deadlocking submissions as they deserve, in bounded time?
+
+One batch of fixture submissions made from the lesson (tests/submissions.py)
+is graded once per module with `course grade`. Points: SafeCounter 4
+(counts 1, no lost update 2, stress 1), Bank 6 (basics 1, bad input 1,
+never overdrawn 2, conserves money 2).
+"""
+
+import time
+
+import pytest
+
+from submissions import grade, make_submission
+
+pytestmark = pytest.mark.slow
+
+LESSON = "03-race-conditions-and-locks"
+
+RACY_COUNTER = '''
+class SafeCounter:
+    def __init__(self):
+        self._count = 0
+
+    def increment(self, amount=1):
+        self._count += amount        # read-add-write with no lock
+
+    def value(self):
+        return self._count
+'''
+
+RACY_BANK = '''
+class Bank:
+    def __init__(self, balances):
+        self._balances = dict(balances)
+
+    def _check(self, amount):
+        if type(amount) is not int or amount <= 0:
+            raise ValueError(amount)
+
+    def deposit(self, name, amount):
+        self._check(amount)
+        self._balances[name] += amount
+
+    def withdraw(self, name, amount):
+        self._check(amount)
+        if self._balances[name] < amount:      # check ...
+            return False
+        self._balances[name] -= amount         # ... then act, with no lock
+        return True
+
+    def transfer(self, source, target, amount):
+        self._check(amount)
+        self._balances[target]
+        if self._balances[source] < amount:
+            return False
+        self._balances[source] -= amount
+        self._balances[target] += amount
+        return True
+
+    def balance(self, name):
+        return self._balances[name]
+
+    def total(self):
+        return sum(self._balances.values())
+'''
+
+# transfer() holds the (plain, not re-entrant) lock and calls withdraw(), which takes it again.
+DEADLOCKING_BANK = RACY_BANK.replace(
+    "        self._balances = dict(balances)\n",
+    "        self._balances = dict(balances)\n        self._lock = threading.Lock()\n",
+).replace(
+    '''        if self._balances[name] < amount:      # check ...
+            return False
+        self._balances[name] -= amount         # ... then act, with no lock
+        return True''',
+    '''        with self._lock:
+            if self._balances[name] < amount:
+                return False
+            self._balances[name] -= amount
+            return True''',
+).replace(
+    '''        self._balances[target]
+        if self._balances[source] < amount:
+            return False
+        self._balances[source] -= amount
+        self._balances[target] += amount
+        return True''',
+    '''        with self._lock:
+            self._balances[target]
+            if not self.withdraw(source, amount):
+                return False
+            self.deposit(target, amount)
+            return True''',
+)
+
+NOT_ATTEMPTED = {
+    "SafeCounter": "class SafeCounter:\n    def __init__(self):\n        raise NotImplementedError()",
+    "Bank": "class Bank:\n    def __init__(self, balances):\n        raise NotImplementedError()",
+}
+
+FIXTURES = {
+    # student: (replacements, allowed scores)
+    "correct": ({}, {10.0}),
+    # Racy: counts 1 + bank basics 1 + bad input 1; the two stress cells may
+    # pass or fail (a plain stress run rarely catches the race on CPython 3.11),
+    # the schedule explorations always fail.
+    "racy": ({"SafeCounter": RACY_COUNTER, "Bank": RACY_BANK}, {3.0, 4.0}),
+    # Deadlocking bank: SafeCounter 4 + bad input 1; basics times out, the
+    # explorations report the one-thread deadlock.
+    "deadlocking": ({"Bank": DEADLOCKING_BANK}, {5.0}),
+    "unattempted": (NOT_ATTEMPTED, {0.0}),
+}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    root = tmp_path_factory.mktemp("submitted")
+    for student, (replace, _) in FIXTURES.items():
+        make_submission(root, student, LESSON, replace)
+    out = tmp_path_factory.mktemp("graded")
+    started = time.monotonic()
+    rows = grade(root, out, "--jobs", "2", timeout=600)
+    return rows, time.monotonic() - started
+
+
+@pytest.mark.parametrize("student", FIXTURES)
+def test_each_submission_gets_its_expected_score(graded, student):
+    """Does each fixture get the score its code deserves, out of 10?"""
+    rows, _ = graded
+    row = rows[(student, LESSON)]
+    assert float(row["max_score"]) == 10.0
+    assert float(row["score"]) in FIXTURES[student][1], row
+
+
+def test_grading_the_batch_is_bounded_in_time(graded):
+    """Do four submissions, one of them deadlocking, grade within four minutes on 2 jobs?"""
+    rows, elapsed = graded
+    assert len([key for key in rows if key[1] == LESSON]) == len(FIXTURES)
+    assert elapsed < 240, f"grading took {elapsed:.0f} s"

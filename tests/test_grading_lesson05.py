@@ -1,0 +1,98 @@
+"""Does lesson 05 grade correct, deadlocking and racy submissions as they deserve, in bounded time?
+
+One batch of fixture submissions made from the lesson (tests/submissions.py)
+is graded once per module with `course grade`. Points: transfer 5 (basics 1,
+no deadlock 2, conserves money 2), philosopher 5 (eats 1, all eat in every
+explored schedule 3, five real threads 1).
+"""
+
+import time
+
+import pytest
+
+from submissions import grade, make_submission
+
+pytestmark = pytest.mark.slow
+
+LESSON = "05-deadlock"
+
+SOURCE_LOCK_FIRST = '''
+def transfer(source, target, amount):
+    if type(amount) is not int or amount <= 0 or source is target:
+        raise ValueError("bad transfer")
+    with source.lock:                 # opposite transfers take the locks in opposite order
+        with target.lock:
+            if source.balance < amount:
+                return False
+            source.balance -= amount
+            target.balance += amount
+            return True
+'''
+
+LEFT_FORK_FIRST = '''
+def philosopher(table, seat, meals):
+    n = len(table.forks)
+    for _ in range(meals):
+        with table.forks[seat]:               # everyone left first: a cycle
+            with table.forks[(seat + 1) % n]:
+                table.eat(seat)
+'''
+
+NO_LOCKS_TRANSFER = '''
+def transfer(source, target, amount):
+    if type(amount) is not int or amount <= 0 or source is target:
+        raise ValueError("bad transfer")
+    if source.balance < amount:               # no lock: check-then-act and lost updates
+        return False
+    source.balance -= amount
+    target.balance += amount
+    return True
+'''
+
+NO_FORKS = '''
+def philosopher(table, seat, meals):
+    for _ in range(meals):
+        table.eat(seat)                       # eats without picking up the forks
+'''
+
+FIXTURES = {
+    # student: (replacements, allowed scores)
+    "correct": ({}, {10.0}),
+    # Opposite-order locks: both basics cells pass (2); every exploration finds
+    # the deadlock. Five real left-first philosophers may or may not deadlock
+    # in 50 meals (+1 if they happen to finish).
+    "deadlocking": ({"transfer": SOURCE_LOCK_FIRST, "philosopher": LEFT_FORK_FIRST}, {2.0, 3.0}),
+    # No locks: transfer basics (1) and the real-thread meal count (1) pass;
+    # every check that looks at the locks or explores schedules fails.
+    "racy": ({"transfer": NO_LOCKS_TRANSFER, "philosopher": NO_FORKS}, {2.0}),
+    "unattempted": ({"transfer": "def transfer(source, target, amount):\n    raise NotImplementedError()",
+                     "philosopher": "def philosopher(table, seat, meals):\n    raise NotImplementedError()"},
+                    {0.0}),
+}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    root = tmp_path_factory.mktemp("submitted")
+    for student, (replace, _) in FIXTURES.items():
+        make_submission(root, student, LESSON, replace)
+    out = tmp_path_factory.mktemp("graded")
+    started = time.monotonic()
+    rows = grade(root, out, "--jobs", "2", timeout=600)
+    return rows, time.monotonic() - started
+
+
+@pytest.mark.parametrize("student", FIXTURES)
+def test_each_submission_gets_its_expected_score(graded, student):
+    """Does each fixture get the score its code deserves, out of 10?"""
+    rows, _ = graded
+    row = rows[(student, LESSON)]
+    assert float(row["max_score"]) == 10.0
+    assert float(row["score"]) in FIXTURES[student][1], row
+
+
+def test_grading_the_batch_is_bounded_in_time(graded):
+    """Do four submissions, one of them deadlocking, grade within four minutes on 2 jobs?"""
+    rows, elapsed = graded
+    assert len([key for key in rows if key[1] == LESSON]) == len(FIXTURES)
+    assert elapsed < 240, f"grading took {elapsed:.0f} s"
