@@ -326,11 +326,26 @@ def _pids_cgroup_parent() -> Path | None:
     return None
 
 
+def _sweep_stale_cgroups(parent: Path) -> None:
+    """Remove the cgroups of graders that were killed before their cleanup ran."""
+    for group in parent.glob("course-sandbox-*-*"):
+        owner = group.name.split("-")[2]
+        if not owner.isdigit():
+            continue
+        try:
+            os.kill(int(owner), 0)
+        except ProcessLookupError:
+            _remove_cgroup(group, timeout=1.0)
+        except PermissionError:
+            pass  # alive, someone else's
+
+
 def _make_pids_cgroup(max_tasks: int) -> Path | None:
     """A fresh cgroup with ``pids.max = max_tasks``, or None if none can be made."""
     parent = _pids_cgroup_parent()
     if parent is None:
         return None
+    _sweep_stale_cgroups(parent)
     group = parent / f"course-sandbox-{os.getpid()}-{time.monotonic_ns()}"
     try:
         group.mkdir()
@@ -367,8 +382,10 @@ class SandboxKernelManager(AsyncKernelManager):
     """An AsyncKernelManager whose kernels run in bubblewrap (see module doc).
 
     Each start makes a fresh copy of ``submission_dir`` under ``runtime_dir``
-    and a fresh short folder for the ipc sockets and connection file; both
-    are bound into the sandbox. Settings are traitlets config, e.g.
+    and a fresh short folder for the ipc sockets and connection file
+    (``runtime_dir/ipc/sbx-*`` when that path is short enough for Unix
+    sockets, else in the system temporary folder); both are bound into the
+    sandbox. Settings are traitlets config, e.g.
     ``c.SandboxKernelManager.submission_dir = "/path/submitted/bob/ps1"``.
     """
 
@@ -419,6 +436,12 @@ class SandboxKernelManager(AsyncKernelManager):
 
     @default("ipc_root")
     def _ipc_root_default(self) -> str:
+        # Inside runtime_dir when the socket paths stay short enough, so a
+        # grader killed before its cleanup leaves nothing outside the folder
+        # its caller deletes; otherwise the system temporary folder.
+        inside = os.path.join(os.path.realpath(self.runtime_dir or "/nonexistent"), "ipc")
+        if self.runtime_dir and len(inside) + len("/sbx-xxxxxxxx") <= _MAX_IPC_DIR:
+            return inside
         return tempfile.gettempdir()
 
     # ---- the kernel spec: interrupts travel as a message, not a signal
@@ -446,6 +469,7 @@ class SandboxKernelManager(AsyncKernelManager):
         if getattr(self, "_ipc_dir", None) is None or not self._ipc_dir.is_dir():
             # Kept across restarts (same connection file and ports, as
             # jupyter_client expects); removed by the final cleanup.
+            os.makedirs(self.ipc_root, exist_ok=True)
             self._ipc_dir = Path(
                 tempfile.mkdtemp(prefix="sbx-", dir=os.path.realpath(self.ipc_root))
             )

@@ -1,0 +1,103 @@
+"""Does lesson 06 autograde its fixture submissions with the expected scores, in bounded time?
+
+Points: classify_address ipv4 1, ipv6 1, invalid 1; parse_host_port
+ipv4_and_names 1, ipv6 1, bad_input 2; port_accepts open_and_refused 1,
+timeout 1, closes_sockets 1 — 10 in all.
+"""
+
+import time
+
+import pytest
+
+from submissions import grade, make_submission
+
+pytestmark = pytest.mark.slow
+
+LESSON = "06-networks"
+MAX_SCORE = 10.0
+
+# Checks is_private first: 127.0.0.1 and ::1 come out "private".
+PRIVATE_FIRST = '''
+def classify_address(text):
+    if not isinstance(text, str):
+        raise TypeError("expected a str")
+    address = ipaddress.ip_address(text.strip())
+    for kind, test in [("private", address.is_private), ("unspecified", address.is_unspecified),
+                       ("loopback", address.is_loopback), ("link-local", address.is_link_local),
+                       ("multicast", address.is_multicast), ("global", address.is_global)]:
+        if test:
+            return address.version, kind
+    return address.version, "reserved"
+'''
+
+# Splits at the last colon: no default port, no brackets, "::1:80" accepted.
+RSPLIT_PARSER = '''
+def parse_host_port(text, default_port=None):
+    host, port = text.rsplit(":", 1)
+    return host, int(port)
+'''
+
+# Never returns: loops forever on every call.
+LOOPING_PORT_CHECK = '''
+def port_accepts(host, port, timeout=1.0):
+    while True:
+        pass
+'''
+
+# One connect with the timeout per attempt, no range check, no getaddrinfo loop.
+SIMPLE_PORT_CHECK = '''
+def port_accepts(host, port, timeout=1.0):
+    sock = socket.socket()
+    sock.settimeout(timeout)
+    try:
+        sock.connect((host, port))
+        return True
+    except OSError:
+        return False
+    finally:
+        sock.close()
+'''
+
+# The visible "check that it does" cell calls port_accepts directly: the
+# per-cell limit interrupts it, and the row says so.
+STATUS = {"looping_port_check": "timeout"}
+
+FIXTURES = {
+    # student: (replacements, expected score)
+    "correct": ({}, MAX_SCORE),
+    # classify: invalid 1; parse: 0; port_accepts: 3
+    "private_first_and_rsplit": ({"classify_address": PRIVATE_FIRST,
+                                  "parse_host_port": RSPLIT_PARSER}, 4.0),
+    # port_accepts: open_and_refused loses its hidden range check (OverflowError); timeout and
+    # closes_sockets pass
+    "simple_port_check": ({"port_accepts": SIMPLE_PORT_CHECK}, 9.0),
+    # every port_accepts cell times out (call_with_timeout), the rest passes
+    "looping_port_check": ({"port_accepts": LOOPING_PORT_CHECK}, 7.0),
+}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    root = tmp_path_factory.mktemp("submitted06")
+    for student, (replace, _) in FIXTURES.items():
+        make_submission(root, student, LESSON, replace)
+    out = tmp_path_factory.mktemp("graded06")
+    started = time.monotonic()
+    rows = grade(root, out, "--no-sandbox", "--jobs", "2", timeout=400)
+    return rows, time.monotonic() - started
+
+
+@pytest.mark.parametrize("student", sorted(FIXTURES))
+def test_fixture_gets_its_expected_score(graded, student):
+    """Does each kind of submission earn exactly the points its bugs leave it?"""
+    rows, _ = graded
+    row = rows[(student, LESSON)]
+    assert row["status"] == STATUS.get(student, "graded"), row
+    assert float(row["max_score"]) == MAX_SCORE, row
+    assert float(row["score"]) == FIXTURES[student][1], row
+
+
+def test_the_batch_is_graded_in_bounded_time(graded):
+    """Do four submissions, one looping in every port_accepts cell, grade within 3 minutes?"""
+    _, seconds = graded
+    assert seconds < 180, f"grading took {seconds:.0f} s"

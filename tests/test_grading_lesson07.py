@@ -1,0 +1,157 @@
+"""Does lesson 07 autograde its fixture submissions with the expected scores, in bounded time?
+
+Points: get_daytime reply 1, pieces 2, failures 2; ThreadedDaytimeServer
+reply 1, concurrent 2, many_clients 2, rude_clients 1, stop 2 — 13 in all.
+
+Fixtures: a correct submission; a server that serves one client at a time
+(right replies, clean stop, but no concurrency); a server that accepts and
+never replies (it stops cleanly, but no client ever gets a line); and the
+syllabus's client (one ``recv``, no timeout, no DaytimeError).
+"""
+
+import time
+
+import pytest
+
+from submissions import grade, make_submission
+
+pytestmark = pytest.mark.slow
+
+LESSON = "07-daytime-client-server"
+MAX_SCORE = 13.0
+
+ONE_AT_A_TIME_SERVER = '''
+class ThreadedDaytimeServer:
+    """Serves each client in the accept thread: the next one waits."""
+
+    def __init__(self, host="127.0.0.1", port=0, now=servers.rfc867_time):
+        self.host, self.port, self.now = host, port, now
+        self._stopping = threading.Event()
+
+    def start(self):
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        self._listener = socket.socket(family, socket.SOCK_STREAM)
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind((self.host, self.port))
+        self._listener.listen(5)
+        self._listener.settimeout(0.1)
+        self._address = self._listener.getsockname()[:2]
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+        return self
+
+    def _loop(self):
+        while not self._stopping.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            with conn:
+                try:
+                    conn.settimeout(5)
+                    conn.sendall(self.now().encode("ascii") + b"\\r\\n")
+                except Exception:
+                    pass
+
+    @property
+    def address(self):
+        return self._address
+
+    def stop(self, timeout=2.0):
+        self._stopping.set()
+        self._thread.join(timeout)
+        self._listener.close()
+'''
+
+NEVER_REPLYING_SERVER = '''
+class ThreadedDaytimeServer:
+    """Accepts every client, keeps the connection, and never sends a thing."""
+
+    def __init__(self, host="127.0.0.1", port=0, now=servers.rfc867_time):
+        self.host, self.port, self.now = host, port, now
+        self._stopping = threading.Event()
+        self._kept = []
+
+    def start(self):
+        self._listener = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET)
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind((self.host, self.port))
+        self._listener.listen(128)
+        self._listener.settimeout(0.1)
+        self._address = self._listener.getsockname()[:2]
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+        return self
+
+    def _loop(self):
+        while not self._stopping.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self._kept.append(conn)  # forgot to send and close
+
+    @property
+    def address(self):
+        return self._address
+
+    def stop(self, timeout=2.0):
+        self._stopping.set()
+        self._thread.join(timeout)
+        self._listener.close()
+'''
+
+SYLLABUS_CLIENT = '''
+def get_daytime(host, port, timeout=2.0):
+    client_socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        client_socket.connect((host, port))
+        return client_socket.recv(1024).decode().strip()
+    finally:
+        client_socket.close()
+'''
+
+STATUS: dict[str, str] = {}  # every fixture ends "graded": no cell needs the per-cell limit
+
+FIXTURES = {
+    # student: (replacements, expected score)
+    "correct": ({}, MAX_SCORE),
+    # server: reply 1, rude_clients 1, stop 2 (no concurrency: loses 4)
+    "one_at_a_time": ({"ThreadedDaytimeServer": ONE_AT_A_TIME_SERVER}, 9.0),
+    # server: nothing (no client ever gets a reply); client 5
+    "never_replies": ({"ThreadedDaytimeServer": NEVER_REPLYING_SERVER}, 5.0),
+    # client: nothing — one recv (pieces), ConnectionRefusedError and a hang on a silent server
+    # (failures), an AF_INET socket for an IPv6 server (reply's hidden test); the server's 8 remain
+    "syllabus_client": ({"get_daytime": SYLLABUS_CLIENT}, 8.0),
+}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    root = tmp_path_factory.mktemp("submitted07")
+    for student, (replace, _) in FIXTURES.items():
+        make_submission(root, student, LESSON, replace)
+    out = tmp_path_factory.mktemp("graded07")
+    started = time.monotonic()
+    rows = grade(root, out, "--no-sandbox", "--jobs", "2", timeout=400)
+    return rows, time.monotonic() - started
+
+
+@pytest.mark.parametrize("student", sorted(FIXTURES))
+def test_fixture_gets_its_expected_score(graded, student):
+    """Does each kind of submission earn exactly the points its bugs leave it?"""
+    rows, _ = graded
+    row = rows[(student, LESSON)]
+    assert row["status"] == STATUS.get(student, "graded"), row
+    assert float(row["max_score"]) == MAX_SCORE, row
+    assert float(row["score"]) == FIXTURES[student][1], row
+
+
+def test_the_batch_is_graded_in_bounded_time(graded):
+    """Do four submissions, two of them leaving clients waiting, grade within 4 minutes?"""
+    _, seconds = graded
+    assert seconds < 240, f"grading took {seconds:.0f} s"
