@@ -32,9 +32,18 @@ from nbgrader.preprocessors import Execute
 from traitlets import Integer, Unicode
 
 TAMPERED = "COURSE-GRADING-TAMPERED"
-# Run silently before each graded cell when the notebook uses course_lib.grading.
-RESTORE_GRADING = f"""
+# Run silently before each graded cell when the notebook uses course_lib.grading:
+# drop IPython event hooks the student registered (they run before every cell
+# and could patch the helpers again), then re-import the helpers from disk.
+# The marker is assembled at run time so that printing this cell's source
+# (a student's pre_run_cell hook) cannot fake it.
+RESTORE_GRADING = """
 import sys as _c_sys, importlib as _c_imp
+_c_ip = get_ipython()
+for _c_event in ("pre_execute", "pre_run_cell", "post_execute", "post_run_cell"):
+    _c_ip.events.callbacks[_c_event] = [
+        _c_f for _c_f in _c_ip.events.callbacks[_c_event]
+        if (getattr(_c_f, "__module__", "") or "").split(".")[0] in ("IPython", "ipykernel", "matplotlib_inline", "ipywidgets")]
 if "course_lib.grading" in _c_sys.modules:
     _c_old = _c_sys.modules.pop("course_lib.grading")
     grading = _c_imp.import_module("course_lib.grading")
@@ -43,10 +52,10 @@ if "course_lib.grading" in _c_sys.modules:
         if hasattr(_c_new, "__code__"):
             _c_was = getattr(_c_old, _c_name, None)
             if getattr(getattr(_c_was, "__code__", None), "co_code", None) != _c_new.__code__.co_code:
-                print("{TAMPERED}", _c_name)
+                print("COURSE-GRADING-" + "TAMPERED", _c_name)
                 break
     del _c_old, _c_name, _c_new
-del _c_sys, _c_imp
+del _c_sys, _c_imp, _c_ip, _c_event
 """
 
 
@@ -125,7 +134,7 @@ class BoundedExecute(Execute):
         probe = new_code_cell(RESTORE_GRADING)
         self.execute_cell(probe, index, store_history=False)
         printed = "".join(o.get("text", "") for o in probe.outputs if o.get("output_type") == "stream")
-        if TAMPERED in printed and not any(i["kind"] == "tampering" for i in self._incidents):
+        if any(line.startswith(TAMPERED) for line in printed.splitlines()) and not any(i["kind"] == "tampering" for i in self._incidents):
             self._incidents.append({"kind": "tampering", "cell": grade_id,
                                     "message": "course_lib.grading had been replaced at run time; "
                                                "the real helpers were restored before the tests"})

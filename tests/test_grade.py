@@ -37,6 +37,14 @@ PATCHES_GRADING = ("from course_lib import grading\n"
                    "        setattr(grading, name, lambda *a, **k: True)\n"
                    "def double(x):\n    return 0")
 
+HOOK_PRINTS_CELLS = ("get_ipython().events.register('pre_run_cell', lambda info: print(info.raw_cell))\n"
+                     "def double(x):\n    return 2 * x")
+READS_LINECACHE = ("import linecache\n"
+                   "def double(x):\n"
+                   "    for name, entry in list(linecache.cache.items()):\n"
+                   "        print(''.join(entry[2]))\n"
+                   "    return 2 * x")
+
 FIXTURES = {
     # student: (replacements, edit, expected score, expected status)
     "correct": ({}, None, 5.0, "graded"),
@@ -47,6 +55,8 @@ FIXTURES = {
     "edits_test": ({"total": "def total(items):\n    return 0", "total_basic": "pass"}, None, 3.0, "graded"),
     "deletes_test": ({"total": "def total(items):\n    return 0"}, delete_test_cell, 3.0, "graded"),
     "patches_grading": ({"double": PATCHES_GRADING}, None, 2.0, "graded"),
+    "hook_prints_cells": ({"double": HOOK_PRINTS_CELLS}, None, 5.0, "graded"),
+    "reads_linecache": ({"double": READS_LINECACHE}, None, 5.0, "graded"),
     "always_equal": ({"double": ALWAYS_EQUAL}, None, 2.0, "graded"),
     "huge_output": ({"total": "print('x' * 5_000_000)\ndef total(items):\n    return sum(items)"}, None, 5.0, "graded"),
     "unattempted": ({"double": "def double(x):\n    raise NotImplementedError()",
@@ -102,6 +112,13 @@ def test_a_timeout_or_dead_kernel_row_says_why(batch):
 def test_run_time_patching_of_the_helpers_is_undone_and_reported(batch):
     """Does replacing course_lib.grading's functions earn nothing, and does the row say so?"""
     assert "replaced at run time" in batch["rows"][("patches_grading", LESSON)]["reason"]
+    assert "replaced at run time" not in batch["rows"][("hook_prints_cells", LESSON)]["reason"]
+
+
+def test_outputs_that_quote_hidden_tests_are_withheld_from_feedback(batch):
+    """Is a student's print of the hidden test code replaced by a note in the feedback?"""
+    html = (batch["out"] / "feedback" / "reads_linecache" / LESSON / "01-mini.html").read_text(encoding="utf-8")
+    assert "output withheld from feedback" in html
 
 
 def test_malformed_entries_get_clear_errors_and_the_rest_is_graded(batch):
@@ -121,7 +138,7 @@ def test_submissions_are_never_modified(batch):
 
 def test_feedback_never_shows_hidden_test_code(batch):
     """Does a student's feedback keep hidden tests' code out, even from tracebacks?"""
-    for student in ("correct", "wrong"):
+    for student in ("correct", "wrong", "hook_prints_cells", "reads_linecache"):
         html = (batch["out"] / "feedback" / student / LESSON / "01-mini.html").read_text(encoding="utf-8")
         assert "SECRET_HIDDEN_MARKER" not in html
         assert "double(-3)" not in html.replace("double(-3): expected", "")

@@ -2,18 +2,23 @@
 
     ChatPanel               a chat client panel (lesson 08)
     ProducerConsumerDemo    live producer/consumer rates and queue plot (lesson 04)
+    ProducerConsumerModel   that demo's model, usable without a browser
     producer_consumer_demo  build and show that demo in one call
+    stop_all_demos          stop every running producer/consumer demo
     ServerPanel             the in-kernel servers, with stop buttons and logs (lessons 06-08)
 """
 
 from importlib import import_module
 
-__all__ = ["ChatPanel", "ProducerConsumerDemo", "producer_consumer_demo", "ServerPanel"]
+__all__ = ["ChatPanel", "ProducerConsumerDemo", "ProducerConsumerModel", "producer_consumer_demo",
+           "stop_all_demos", "ServerPanel"]
 
 _WHERE = {
     "ChatPanel": "chat_panel",
     "ProducerConsumerDemo": "producer_consumer",
+    "ProducerConsumerModel": "producer_consumer",
     "producer_consumer_demo": "producer_consumer",
+    "stop_all_demos": "producer_consumer",
     "ServerPanel": "server_panel",
 }
 
