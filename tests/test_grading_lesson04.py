@@ -1,0 +1,174 @@
+"""Does lesson 04 autograde its fixture submissions with the expected scores, in bounded time?
+
+One batch, graded once per module: a correct submission, one that loses
+items (a buffer that drops items when full, a pipeline with ``None`` as its
+sentinel), one that busy-waits (a buffer that polls instead of waiting on its
+Condition), and one whose pipeline never stops (no sentinels: consumers block
+in ``get`` forever). Points: BoundedBuffer fifo 1, timeouts 1, blocks 2,
+no_busy_wait 1, no_loss 2; run_pipeline all_items 2, concurrent 1,
+clean_shutdown 1 — 11 in all.
+"""
+
+import time
+
+import pytest
+
+from submissions import grade, make_submission
+
+pytestmark = pytest.mark.slow
+
+LESSON = "04-producer-consumer"
+MAX_SCORE = 11.0
+
+DROPPING_BUFFER = '''
+class BoundedBuffer:
+    """Drops the item when full instead of waiting."""
+
+    def __init__(self, capacity):
+        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
+            raise ValueError("capacity must be an int >= 1")
+        self._capacity = capacity
+        self._items = collections.deque()
+        self._not_empty = threading.Condition()
+
+    def put(self, item, timeout=None):
+        with self._not_empty:
+            if len(self._items) < self._capacity:
+                self._items.append(item)
+                self._not_empty.notify()
+
+    def get(self, timeout=None):
+        if timeout is not None and timeout < 0:
+            raise ValueError("negative timeout")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._not_empty:
+            while not self._items:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise queue.Empty
+                self._not_empty.wait(remaining)
+            return self._items.popleft()
+
+    def __len__(self):
+        return len(self._items)
+'''
+
+NONE_SENTINEL_PIPELINE = '''
+def run_pipeline(sources, work, consumers, capacity=8):
+    if consumers < 1:
+        raise ValueError("consumers must be >= 1")
+    items = queue.Queue(maxsize=capacity)
+    results = []
+    def produce(source):
+        for item in source:
+            items.put(item)
+    def consume():
+        while True:
+            item = items.get()
+            if item is None:  # the bug: None is also a real item
+                return
+            results.append(work(item))
+    producers = [threading.Thread(target=produce, args=(s,)) for s in sources]
+    workers = [threading.Thread(target=consume) for _ in range(consumers)]
+    for t in producers + workers:
+        t.start()
+    for t in producers:
+        t.join()
+    for _ in workers:
+        items.put(None)
+    for t in workers:
+        t.join()
+    return results
+'''
+
+POLLING_BUFFER = '''
+class BoundedBuffer:
+    """Correct results, but waits by checking again and again (busy waiting)."""
+
+    def __init__(self, capacity):
+        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
+            raise ValueError("capacity must be an int >= 1")
+        self._capacity = capacity
+        self._items = collections.deque()
+        self._cond = threading.Condition()  # used as a plain lock: nobody ever waits on it
+
+    def _poll(self, ready, act, timeout, error):
+        if timeout is not None and timeout < 0:
+            raise ValueError("negative timeout")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._cond:
+                if ready():
+                    return act()
+            if deadline is not None and time.monotonic() >= deadline:
+                raise error
+            time.sleep(0)
+
+    def put(self, item, timeout=None):
+        self._poll(lambda: len(self._items) < self._capacity, lambda: self._items.append(item),
+                   timeout, queue.Full)
+
+    def get(self, timeout=None):
+        return self._poll(lambda: bool(self._items), self._items.popleft, timeout, queue.Empty)
+
+    def __len__(self):
+        return len(self._items)
+'''
+
+NEVER_STOPS_PIPELINE = '''
+def run_pipeline(sources, work, consumers, capacity=8):
+    items = queue.Queue(maxsize=capacity)
+    results = []
+    def produce(source):
+        for item in source:
+            items.put(item)
+    def consume():
+        while True:  # no sentinel: nothing ever tells a consumer to stop
+            results.append(work(items.get()))
+    threads = [threading.Thread(target=produce, args=(s,)) for s in sources]
+    threads += [threading.Thread(target=consume) for _ in range(consumers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+'''
+
+FIXTURES = {
+    # student: (replacements, expected score)
+    "correct": ({}, MAX_SCORE),
+    # buffer: fifo 1 + no_busy_wait 1; pipeline: concurrent 1 + clean_shutdown 1
+    "loses_items": ({"bounded_buffer_solution": DROPPING_BUFFER,
+                     "run_pipeline_solution": NONE_SENTINEL_PIPELINE}, 4.0),
+    # everything but no_busy_wait (1)
+    "busy_waits": ({"bounded_buffer_solution": POLLING_BUFFER}, 10.0),
+    # the buffer's 7; every pipeline cell times out
+    "never_stops": ({"run_pipeline_solution": NEVER_STOPS_PIPELINE}, 7.0),
+}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    root = tmp_path_factory.mktemp("submitted04")
+    for student, (replace, _) in FIXTURES.items():
+        make_submission(root, student, LESSON, replace)
+    out = tmp_path_factory.mktemp("graded04")
+    started = time.monotonic()
+    rows = grade(root, out, "--no-sandbox", "--jobs", "2", timeout=400)
+    return rows, time.monotonic() - started
+
+
+@pytest.mark.parametrize("student", sorted(FIXTURES))
+def test_fixture_gets_its_expected_score(graded, student):
+    """Does each kind of submission earn exactly the points its bugs leave it?"""
+    rows, _ = graded
+    row = rows[(student, LESSON)]
+    assert row["status"] == "graded", row  # a hang inside a checked call is a failed test, not a timeout
+    assert float(row["max_score"]) == MAX_SCORE, row
+    assert float(row["score"]) == FIXTURES[student][1], row
+
+
+def test_the_batch_is_graded_in_bounded_time(graded):
+    """Do four submissions, one of them hanging in every pipeline cell, grade within 4 minutes?"""
+    _, seconds = graded
+    assert seconds < 240, f"grading took {seconds:.0f} s"
