@@ -24,6 +24,12 @@ EXAMPLES = {
     "check": "example:\n  course check 01-processes-and-threads/01-processes-and-threads.ipynb",
     "solutions": "example:\n  course solutions 03 --out solutions/   # the source notebooks, with solutions",
     "lessons": "example:\n  course lessons",
+    "collect": "example:\n  course collect canvas-01.zip --lesson 01 --out submitted/\n"
+               "  course collect moodle-06.zip --lesson 06 --out submitted/ --pattern moodle\n\n"
+               "File names are matched by a regular expression with a (?P<student_id>...) group;\n"
+               "`canvas` (default) reads alice_12345_01-processes-and-threads.ipynb,\n"
+               "`moodle` reads a folder per participant. Files that match nothing are listed.",
+    "report": "example:\n  course report grading/   # grades.csv and report.html again, from grading/results/",
 }
 
 
@@ -60,6 +66,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-sandbox", action="store_true",
                    help="run student code without the sandbox (only for trusted code)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = add("collect", "Unpack a learning platform's ZIP into SUBMISSIONS/<student>/<lesson>/.")
+    p.add_argument("zip", type=Path, metavar="ZIP")
+    p.add_argument("--lesson", required=True, help="the lesson these files belong to")
+    p.add_argument("--out", type=Path, required=True, help="the submitted/ folder to fill")
+    p.add_argument("--pattern", default="canvas",
+                   help="canvas, moodle, or a regex with (?P<student_id>...) (default: canvas)")
+    p.add_argument("--force", action="store_true", help="replace students' folders that already exist")
+
+    p = add("report", "Write grades.csv and report.html again from a grading folder's results.")
+    p.add_argument("graded", type=Path, metavar="OUT", help="the --out folder of `course grade`")
 
     p = add("check", "Run a notebook's visible tests now and say which pass.")
     p.add_argument("notebook", type=Path, metavar="NOTEBOOK")
@@ -107,7 +124,18 @@ def _dispatch(args) -> int:
         rows = grade(args.submissions, out=args.out, lessons=args.lessons, jobs=args.jobs,
                      limits=limits, sandbox=sandbox, force=args.force, progress=not args.quiet)
         print(summary(rows))
-        print(f"grades: {args.out / 'grades.csv'}  feedback: {args.out / 'feedback'}")
+        print(f"grades: {args.out / 'grades.csv'}  report: {args.out / 'report.html'}  "
+              f"feedback: {args.out / 'feedback'}")
+        return 0
+    if args.command == "collect":
+        from .collect import collect_zip
+        result = collect_zip(args.zip, args.out, lesson=args.lesson, pattern=args.pattern, force=args.force)
+        print(result.summary())
+        return 0 if result.collected else 1
+    if args.command == "report":
+        from .grade import rebuild
+        rows = rebuild(args.graded)
+        print(f"{len(rows)} rows: {args.graded / 'grades.csv'}  {args.graded / 'report.html'}")
         return 0
     if args.command == "check":
         from .check import check, report

@@ -134,10 +134,26 @@ def grade(submissions: Path, *, out: Path, lessons: list[str] | None = None, job
             for w in workers:
                 w.close()
 
-    rows = [_csv_row(r) for r in done] + found.rows
-    rows.sort(key=lambda r: (r["student_id"], r["lesson"]))
+    _write_outputs(out, done + found.rows)
+    return sorted((_csv_row(r) for r in done + found.rows), key=lambda r: (r["student_id"], r["lesson"]))
+
+
+def _write_outputs(out: Path, results: list[dict]) -> None:
+    from .report import write_report
+
+    rows = sorted((_csv_row(r) for r in results), key=lambda r: (r["student_id"], r["lesson"]))
     write_csv(out / "grades.csv", rows)
-    return rows
+    write_report(results, out)
+
+
+def rebuild(out: Path) -> list[dict]:
+    """grades.csv and report.html again from ``out/results`` (no grading)."""
+    out = Path(out)
+    if not (out / "results").is_dir():
+        raise CourseError(f"{out} holds no results/ folder: not the --out of `course grade`")
+    results = [json.loads(p.read_text(encoding="utf-8")) for p in sorted((out / "results").glob("*/*.json"))]
+    _write_outputs(out, results)
+    return [_csv_row(r) for r in results]
 
 
 def _run_all(todo, template: Path, out: Path, limits: Limits, sandbox: bool, workers: list, progress: bool):

@@ -4,7 +4,7 @@ import pytest
 
 from submissions import MINI_COURSE, make_submission, run_course
 
-COMMANDS = ["lessons", "release", "grade", "check", "solutions"]
+COMMANDS = ["lessons", "release", "grade", "collect", "report", "check", "solutions"]
 
 
 def test_course_help_lists_every_command():
@@ -59,3 +59,32 @@ def test_solutions_never_overwrite_a_learners_folder(tmp_path):
     assert "BEGIN SOLUTION" in (tmp_path / "01-mini" / "01-mini.ipynb").read_text()
     again = run_course("solutions", "01", "--out", str(tmp_path), notebooks=MINI_COURSE)
     assert again.returncode == 2 and "exists" in again.stderr
+
+
+@pytest.mark.slow
+def test_a_platform_zip_is_collected_graded_and_reported(tmp_path):
+    """Can an instructor go from a learning platform's ZIP to grades and a report with three commands?"""
+    import zipfile
+
+    made = tmp_path / "made"
+    good = make_submission(made, "x", "01-mini", notebooks=MINI_COURSE)
+    bad = make_submission(made, "y", "01-mini", {"double": "def double(x):\n    return x"}, notebooks=MINI_COURSE)
+    archive = tmp_path / "download.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.write(good, "alice_1001_01-mini.ipynb")
+        z.write(bad, "bob_1002_01-mini.ipynb")
+        z.writestr("readme.txt", "not a submission")
+    proc = run_course("collect", str(archive), "--lesson", "01", "--out", str(tmp_path / "submitted"),
+                      notebooks=MINI_COURSE)
+    assert proc.returncode == 0, proc.stderr
+    assert "readme.txt" in proc.stdout  # listed, not silently dropped
+    proc = run_course("grade", str(tmp_path / "submitted"), "--out", str(tmp_path / "graded"),
+                      "--no-sandbox", "--quiet", notebooks=MINI_COURSE)
+    assert proc.returncode == 0, proc.stderr
+    csv_text = (tmp_path / "graded" / "grades.csv").read_text()
+    assert "alice,01-mini,5.0,5.0,graded" in csv_text and "bob,01-mini,2.0,5.0,graded" in csv_text
+    (tmp_path / "graded" / "report.html").unlink()
+    proc = run_course("report", str(tmp_path / "graded"), notebooks=MINI_COURSE)
+    assert proc.returncode == 0, proc.stderr
+    report = (tmp_path / "graded" / "report.html").read_text()
+    assert "double_hidden" in report and "data:image/png;base64," in report

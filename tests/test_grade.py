@@ -224,3 +224,10 @@ def test_an_interrupted_batch_resumes_to_the_same_grades(tmp_path, how):
     leftovers = [p for p in psutil.process_iter(["cmdline"])
                  if f"--batch {out}" in " ".join(p.info["cmdline"] or [])]
     assert not leftovers
+
+
+def test_the_class_report_shows_where_the_class_struggled(batch):
+    """Does report.html list the crashed and timed-out submissions with why, and per-test results?"""
+    report = (batch["out"] / "report.html").read_text(encoding="utf-8")
+    for expected in ("kernel_died", "exits", "ignores_interrupt", "double_hidden", "data:image/png;base64,"):
+        assert expected in report

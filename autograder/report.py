@@ -1,0 +1,335 @@
+"""The class report: one self-contained HTML page telling the instructor where the class struggled.
+
+``write_report(results, out)`` reads the per-submission results the grading
+workers write (``OUT/results/<student>/<lesson>.json``) and writes
+``out/report.html``: per lesson the score distribution and the mean share of
+points earned per test cell (PNG plots embedded as base64, so the page can
+be mailed or archived as one file), the tests that failed most with their
+most common messages, the submissions that timed out, crashed or could not
+be graded with why, where the grading time went, and every submission with
+the mode it was graded in (sandbox or not).
+
+Trade-offs: plots are drawn with matplotlib's Agg canvas directly (no
+pyplot), so writing a report never changes the caller's backend or leaks
+figures; messages and reasons come from student code, so every piece of text
+is escaped and the page has no script. Rows may lack keys (an error row has
+no tests or timing) and numbers may be strings (rows read back from
+grades.csv): both are tolerated.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import os
+import re
+from collections import Counter, defaultdict
+from datetime import datetime, timezone
+from pathlib import Path
+
+PROBLEM_STATUSES = ("timeout", "kernel_died", "error")
+TIMING_STEPS = ("prepare", "autograde", "feedback", "bookkeeping")
+TOP_FAILED = 10          # failed tests listed per lesson
+TOP_MESSAGES = 3         # messages shown per failed test
+MESSAGE_CHARS = 300      # a message is cut to this length on the page
+ADDRESS = re.compile(r"0x[0-9a-fA-F]{6,}")  # object addresses differ per run: group messages without them
+
+
+def write_report(results: list[dict], out: Path) -> Path:
+    """Write ``out/report.html`` for ``results`` (one dict per submission); return its path."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    page = render(results)
+    path = out / "report.html"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(page, encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def render(results: list[dict]) -> str:
+    """The report as one HTML string."""
+    rows = [_clean(r) for r in results]
+    lessons = sorted({r["lesson"] for r in rows if r["lesson"]})
+    parts = [_HEAD, f"<h1>Class report</h1>\n<p>{_overview(rows)}</p>"]
+    if not rows:
+        parts.append("<p>No results yet: nothing was graded.</p>")
+    parts.append(_lessons_table(rows, lessons))
+    for lesson in lessons:
+        parts.append(_lesson_section(lesson, [r for r in rows if r["lesson"] == lesson]))
+    parts.append(_problems_section(rows))
+    parts.append(_timing_section(rows))
+    parts.append(_all_rows_section(rows))
+    parts.append("</body></html>\n")
+    return "\n".join(p for p in parts if p)
+
+
+# --- data ------------------------------------------------------------------
+
+def _num(value, default: float = 0.0) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _clean(result: dict) -> dict:
+    """A result with every key the report reads, numbers as floats."""
+    tests = []
+    for t in result.get("tests") or []:
+        tests.append({"name": str(t.get("name", "?")), "notebook": str(t.get("notebook", "")),
+                      "score": _num(t.get("score")), "max_score": _num(t.get("max_score")),
+                      "message": str(t.get("message") or "")})
+    timing = {k: _num(v, None) for k, v in (result.get("timing") or {}).items()}
+    return {
+        "student_id": str(result.get("student_id", "?")), "lesson": str(result.get("lesson") or ""),
+        "score": _num(result.get("score")), "max_score": _num(result.get("max_score")),
+        "status": str(result.get("status") or "error"), "reason": str(result.get("reason") or ""),
+        "mode": str(result.get("mode") or "unknown"), "tests": tests,
+        "incidents": [i for i in result.get("incidents") or [] if isinstance(i, dict)],
+        "timing": {k: v for k, v in timing.items() if v is not None},
+        "seconds": _num(result.get("seconds"), None),
+    }
+
+
+def _scored(rows: list[dict]) -> list[dict]:
+    """Rows with a score to count: submitted and with points available."""
+    return [r for r in rows if r["status"] != "missing" and r["max_score"] > 0]
+
+
+def _fraction(score: float, max_score: float) -> float:
+    return min(max(score / max_score, 0.0), 1.0) if max_score > 0 else 0.0
+
+
+def _mean(values) -> float | None:
+    values = list(values)
+    return sum(values) / len(values) if values else None
+
+
+# --- sections --------------------------------------------------------------
+
+def _overview(rows: list[dict]) -> str:
+    statuses = Counter(r["status"] for r in rows)
+    modes = Counter(r["mode"] for r in rows if r["status"] != "missing")
+    text = (f"{len(rows)} result(s) from {len({r['student_id'] for r in rows})} student(s): "
+            + (", ".join(f"{n} {s}" for s, n in sorted(statuses.items())) or "none"))
+    if modes:
+        text += ". Graded in mode " + ", ".join(f"{m} ({n})" for m, n in sorted(modes.items()))
+    if "no-sandbox" in modes:
+        text += ". Rows marked no-sandbox ran student code without the sandbox"
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return _e(text) + f". Written {stamp}."
+
+
+def _lessons_table(rows: list[dict], lessons: list[str]) -> str:
+    if not lessons:
+        return ""
+    body = []
+    for lesson in lessons:
+        mine = [r for r in rows if r["lesson"] == lesson]
+        scored = _scored(mine)
+        mean = _mean(r["score"] for r in scored)
+        top = max((r["max_score"] for r in scored), default=0.0)
+        counts = Counter(r["status"] for r in mine)
+        body.append([f'<a href="#{_anchor(lesson)}">{_e(lesson)}</a>', str(len(mine)),
+                     f"{mean:.2f} / {top:g}" if mean is not None else "—",
+                     str(counts.get("graded", 0)),
+                     str(sum(counts.get(s, 0) for s in PROBLEM_STATUSES)), str(counts.get("missing", 0))])
+    return "<h2>Lessons</h2>\n" + _table(
+        ["lesson", "rows", "mean score", "graded", "timed out / crashed / error", "missing"], body, raw=True)
+
+
+def _lesson_section(lesson: str, rows: list[dict]) -> str:
+    parts = [f'<h2 id="{_anchor(lesson)}">{_e(lesson)}</h2>']
+    scored = _scored(rows)
+    if not scored:
+        parts.append("<p>No submission of this lesson has a score (see the problems below).</p>")
+        return "\n".join(parts)
+    fractions = [_fraction(r["score"], r["max_score"]) for r in scored]
+    parts.append(f"<h3>Score distribution ({len(scored)} submission(s))</h3>")
+    parts.append(_img(_histogram(fractions, lesson), f"score distribution for {lesson}"))
+
+    per_test: dict[str, list[tuple[float, dict]]] = defaultdict(list)  # first-seen order = notebook order
+    for r in scored:
+        for t in r["tests"]:
+            if t["max_score"] > 0:
+                per_test[t["name"]].append((_fraction(t["score"], t["max_score"]), t))
+    if per_test:
+        means = {name: _mean(f for f, _ in items) for name, items in per_test.items()}
+        parts.append("<h3>Share of points earned per test cell</h3>")
+        parts.append(_img(_bars(means, lesson), f"mean share of points per test in {lesson}"))
+        parts.append(_failed_table(per_test))
+    return "\n".join(parts)
+
+
+def _failed_table(per_test: dict[str, list[tuple[float, dict]]]) -> str:
+    failing = []
+    for name, items in per_test.items():
+        failed = [t for f, t in items if f < 1.0]
+        if failed:
+            failing.append((len(failed), len(items), name, failed))
+    if not failing:
+        return "<p>Every test cell passed in every graded submission.</p>"
+    failing.sort(key=lambda x: (-x[0] / x[1], -x[0], x[2]))
+    body = []
+    for n_failed, n_all, name, failed in failing[:TOP_FAILED]:
+        messages = Counter(ADDRESS.sub("0x…", t["message"].strip()) or "(no error: not run, or partial points)"
+                           for t in failed)
+        shown = "<br>".join(f"{n}× <code>{_e(_cut(m))}</code>" for m, n in messages.most_common(TOP_MESSAGES))
+        body.append([f"<code>{_e(name)}</code>", f"{n_failed} of {n_all} ({n_failed / n_all:.0%})", shown])
+    title = "<h3>Tests failed most</h3>"
+    more = f"<p>… and {len(failing) - TOP_FAILED} more failing test(s).</p>" if len(failing) > TOP_FAILED else ""
+    return title + "\n" + _table(["test", "failed", "most common messages"], body, raw=True,
+                                 css="failed") + more
+
+
+def _problems_section(rows: list[dict]) -> str:
+    problems = sorted((r for r in rows if r["status"] in PROBLEM_STATUSES),
+                      key=lambda r: (r["lesson"], r["status"], r["student_id"]))
+    head = "<h2>Submissions that timed out, crashed or could not be graded</h2>"
+    if not problems:
+        return head + "\n<p>None.</p>"
+    body = []
+    for r in problems:
+        incidents = "<br>".join(
+            f"{_e(i.get('kind', '?'))} in <code>{_e(i.get('cell', '?'))}</code>: {_e(_cut(str(i.get('message', ''))))}"
+            for i in r["incidents"] if i.get("kind") != "output_capped") or ""
+        body.append([_e(r["student_id"]), _e(r["lesson"]), f"<b>{_e(r['status'])}</b>", _e(r["mode"]),
+                     _e(_cut(r["reason"])) or "—", incidents or "—", f"{r['score']:g} / {r['max_score']:g}"])
+    return head + "\n" + _table(["student", "lesson", "status", "mode", "why", "incidents", "score"],
+                                body, raw=True, css="problems")
+
+
+def _timing_section(rows: list[dict]) -> str:
+    timed = [r for r in rows if r["timing"]]
+    head = "<h2>Where the time went</h2>"
+    if not timed:
+        return head + "\n<p>No timing recorded.</p>"
+    totals = [r["seconds"] for r in timed if r["seconds"] is not None]
+    mean_total = _mean(totals)
+    body = []
+    steps = list(TIMING_STEPS) + sorted({k for r in timed for k in r["timing"]} - set(TIMING_STEPS))
+    accounted = 0.0
+    for step in steps:
+        values = [r["timing"][step] for r in timed if step in r["timing"]]
+        mean = _mean(values)
+        if mean is None:
+            continue
+        accounted += mean
+        share = f"{mean / mean_total:.0%}" if mean_total else "—"
+        body.append([step, f"{mean:.2f}", share, str(len(values))])
+    if mean_total:
+        other = max(mean_total - accounted, 0.0)
+        body.append(["outside these steps (hand-off to the worker, restarts)", f"{other:.2f}", f"{other / mean_total:.0%}", str(len(totals))])
+        body.append(["<b>total per submission</b>", f"<b>{mean_total:.2f}</b>", "100%", str(len(totals))])
+    note = ("<p>Mean seconds per submission: the steps as the grading worker timed them, the total as "
+            "the grading command saw it. <i>autograde</i> includes the kernel start and running the "
+            "notebook.</p>")
+    return head + "\n" + note + "\n" + _table(["step", "mean s", "share", "submissions"], body, raw=True)
+
+
+def _all_rows_section(rows: list[dict]) -> str:
+    if not rows:
+        return ""
+    body = [[_e(r["student_id"]), _e(r["lesson"]), f"{r['score']:g}", f"{r['max_score']:g}", _e(r["status"]),
+             _e(r["mode"]), "" if r["seconds"] is None else f"{r['seconds']:.1f}"]
+            for r in sorted(rows, key=lambda r: (r["student_id"], r["lesson"]))]
+    return ("<h2>Every submission</h2>\n<details><summary>"
+            f"{len(rows)} row(s)</summary>\n"
+            + _table(["student", "lesson", "score", "max", "status", "mode", "seconds"], body, raw=True)
+            + "</details>")
+
+
+# --- plots -----------------------------------------------------------------
+
+def _figure(width: float, height: float):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _png(fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def _histogram(fractions: list[float], lesson: str) -> bytes:
+    fig = _figure(6, 2.8)
+    ax = fig.add_subplot()
+    ax.hist([100 * f for f in fractions], bins=[i * 10 for i in range(11)], color="#4477aa", edgecolor="white")
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("score (% of the points)")
+    ax.set_ylabel("submissions")
+    ax.set_title(_plain(lesson))
+    ax.yaxis.get_major_locator().set_params(integer=True)
+    return _png(fig)
+
+
+def _bars(means: dict[str, float], lesson: str) -> bytes:
+    names = list(means)
+    fig = _figure(7, 0.7 + 0.28 * len(names))
+    ax = fig.add_subplot()
+    values = [100 * means[n] for n in names]
+    positions = list(range(len(names)))[::-1]  # first test on top
+    colors = ["#cc6677" if v < 50 else "#ddcc77" if v < 80 else "#117733" for v in values]
+    ax.barh(positions, values, color=colors)
+    ax.set_yticks(positions, [_plain(n) for n in names], fontsize=8)
+    for y, v in zip(positions, values):
+        ax.text(min(v + 1, 88), y, f"{v:.0f}%", va="center", fontsize=7)
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("mean share of the test's points earned (%)")
+    ax.set_title(_plain(lesson))
+    return _png(fig)
+
+
+def _img(png: bytes, alt: str) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return f'<img alt="{_e(alt)}" src="data:image/png;base64,{data}">'
+
+
+# --- html ------------------------------------------------------------------
+
+def _e(text) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= MESSAGE_CHARS else text[:MESSAGE_CHARS] + "…"
+
+
+def _plain(text: str) -> str:
+    """A label matplotlib shows as written ($ would start mathtext)."""
+    return text.replace("$", r"\$")
+
+
+def _anchor(lesson: str) -> str:
+    return "lesson-" + re.sub(r"[^A-Za-z0-9-]", "-", lesson)
+
+
+def _table(header: list[str], body: list[list[str]], *, raw: bool = False, css: str = "") -> str:
+    """A table; cells are escaped unless ``raw`` (the caller escaped them)."""
+    cell = (lambda c: c) if raw else _e
+    lines = [f'<table class="{css}">' if css else "<table>",
+             "<tr>" + "".join(f"<th>{_e(h)}</th>" for h in header) + "</tr>"]
+    lines += ["<tr>" + "".join(f"<td>{cell(c)}</td>" for c in row) + "</tr>" for row in body]
+    lines.append("</table>")
+    return "\n".join(lines)
+
+
+_HEAD = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>Class report</title>
+<style>
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 70em; padding: 0 1em; color: #222; }
+table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
+th { background: #f0f0f0; }
+td code { white-space: pre-wrap; word-break: break-word; }
+table.failed td:first-child code { white-space: nowrap; }
+img { max-width: 100%; }
+</style></head><body>"""
