@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STUDENT_DIR ?= build/student
 LAB_ARGS ?=
-PYTEST_ARGS ?=
+# Two pytest workers (one per core); a module's tests stay on one worker.
+PYTEST_ARGS ?= -n 2 --dist loadfile
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 # jupyter refuses to run as root without this flag (containers, CI).
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)

@@ -52,6 +52,15 @@ def test_notebook_is_stored_clean_and_valid(lesson):
 
 
 @pytest.mark.parametrize("lesson", LESSONS)
+def test_cells_that_need_an_exercise_let_run_all_continue(lesson):
+    """Are test cells tagged raises-exception, so a student's Run All gets past a failing one?"""
+    nb = nbformat.read(lesson_notebook(lesson), as_version=4)
+    untagged = [c.get("id") for c in nb.cells if nbgrader_meta(c).get("grade")
+                and "raises-exception" not in c.metadata.get("tags", [])]
+    assert not untagged, f"test cells without the raises-exception tag: {untagged}"
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
 def test_nbgrader_metadata_is_consistent(lesson):
     """Do solution cells carry markers, test cells points, and does every exercise have tests?"""
     nb = nbformat.read(lesson_notebook(lesson), as_version=4)
@@ -87,6 +96,10 @@ def test_lesson_runs_top_to_bottom_with_solutions(lesson):
     started = time.monotonic()
     client.execute()
     elapsed = time.monotonic() - started
+    # Cells tagged raises-exception (exercise checks, for a student's Run All) must not fail either.
+    failed = [(c.get("id"), o.get("ename"), o.get("evalue")) for c in nb.cells if c.cell_type == "code"
+              for o in c.outputs if o.get("output_type") == "error"]
+    assert not failed, f"cells failed with the solutions: {failed}"
     assert elapsed < SECONDS_PER_LESSON, f"{lesson} took {elapsed:.1f} s"
 
 
