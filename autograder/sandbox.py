@@ -247,12 +247,16 @@ def bwrap_command(
             args += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
     for name in ("passwd", "group", "hosts", "nsswitch.conf", "hostname"):
         args += ["--ro-bind", str(Path(etc_dir) / name), f"/etc/{name}"]
-    for path in runtime_paths if runtime_paths is not None else _runtime_paths():
-        args += ["--ro-bind", path, path]
     args += [
         "--proc", "/proc",
         "--dev", "/dev",
         "--size", str(tmp_mb << 20), "--perms", "1777", "--tmpfs", "/tmp",
+    ]
+    # After the private /tmp: bwrap applies mounts in order, and a course
+    # installed under /tmp (a CI clone) must not be hidden by the tmpfs.
+    for path in runtime_paths if runtime_paths is not None else _runtime_paths():
+        args += ["--ro-bind", path, path]
+    args += [
         "--bind", str(ipc_dir), str(ipc_dir),
         "--bind", str(workdir), inside_work,
         "--chdir", inside_work,

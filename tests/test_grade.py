@@ -52,6 +52,8 @@ FIXTURES = {
     "looping": ({"double": LOOP}, None, 2.0, "timeout"),
     "ignores_interrupt": ({"double": IGNORES_INTERRUPT}, None, 2.0, "timeout"),
     "exits": ({"double": "import os\nos._exit(1)"}, None, 2.0, "kernel_died"),
+    "sys_exit": ({"double": "import sys\ndef double(x):\n    sys.exit(0)"}, None, 2.0, "graded"),
+    "reads_stdin": ({"double": "def double(x):\n    return 2 * int(input('x? '))"}, None, 2.0, "graded"),
     "edits_test": ({"total": "def total(items):\n    return 0", "total_basic": "pass"}, None, 3.0, "graded"),
     "deletes_test": ({"total": "def total(items):\n    return 0"}, delete_test_cell, 3.0, "graded"),
     "patches_grading": ({"double": PATCHES_GRADING}, None, 2.0, "graded"),
