@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 # jupyter refuses to run as root without this flag (containers, CI).
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: lab test release venv clean
+.PHONY: lab test release venv hub clean
 
 venv: $(VENV)/.installed
 
@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is needed, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -U pip 2>&1 | grep -v '^WARNING: Location' || true
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test]' 2>&1 | grep -v '^WARNING: Location' || true
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test,hub]' 2>&1 | grep -v '^WARNING: Location' || true
 	$(BIN)/python -c 'import course_lib, autograder, nbgrader, jupyterlab'
 	touch $@
 
@@ -31,6 +31,11 @@ lab: release
 
 test: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# A single-host class (needs root): JupyterHub, PostgreSQL, nbgrader's exchange, demo accounts.
+HUB_ARGS ?=
+hub: venv
+	$(BIN)/python -m autograder.hub $(HUB_ARGS)
 
 clean:
 	rm -rf build .pytest_cache

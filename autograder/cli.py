@@ -29,6 +29,9 @@ EXAMPLES = {
                "File names are matched by a regular expression with a (?P<student_id>...) group;\n"
                "`canvas` (default) reads alice_12345_01-processes-and-threads.ipynb,\n"
                "`moodle` reads a folder per participant. Files that match nothing are listed.",
+    "gradebook": "example:\n  course gradebook grading/ postgresql+psycopg2://grader:secret@127.0.0.1:5432/course\n\n"
+                 "Copies every test's points from grading/results/ into nbgrader's gradebook at DB_URL\n"
+                 "(the formgrader and `nbgrader export` then see them). Loading twice changes nothing.",
     "report": "example:\n  course report grading/   # grades.csv and report.html again, from grading/results/",
 }
 
@@ -74,6 +77,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--pattern", default="canvas",
                    help="canvas, moodle, or a regex with (?P<student_id>...) (default: canvas)")
     p.add_argument("--force", action="store_true", help="replace students' folders that already exist")
+
+    p = add("gradebook", "Load the results of `course grade` into an nbgrader gradebook (SQLite or PostgreSQL).")
+    p.add_argument("graded", type=Path, metavar="OUT", help="the --out folder of `course grade`")
+    p.add_argument("db_url", metavar="DB_URL", help="an SQLAlchemy URL, e.g. postgresql+psycopg2://...")
 
     p = add("report", "Write grades.csv and report.html again from a grading folder's results.")
     p.add_argument("graded", type=Path, metavar="OUT", help="the --out folder of `course grade`")
@@ -132,6 +139,9 @@ def _dispatch(args) -> int:
         result = collect_zip(args.zip, args.out, lesson=args.lesson, pattern=args.pattern, force=args.force)
         print(result.summary())
         return 0 if result.collected else 1
+    if args.command == "gradebook":
+        from .gradebook import main as gradebook_main
+        return gradebook_main([str(args.graded), args.db_url])
     if args.command == "report":
         from .grade import rebuild
         rows = rebuild(args.graded)

@@ -4,7 +4,7 @@ import pytest
 
 from submissions import MINI_COURSE, make_submission, run_course
 
-COMMANDS = ["lessons", "release", "grade", "collect", "report", "check", "solutions"]
+COMMANDS = ["lessons", "release", "grade", "collect", "gradebook", "report", "check", "solutions"]
 
 
 def test_course_help_lists_every_command():
