@@ -74,3 +74,31 @@ def grade(root: Path, out: Path, *extra: str, notebooks: Path = NOTEBOOKS,
     with open(out / "grades.csv", newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     return {(r["student_id"], r["lesson"]): r for r in rows}
+
+
+def grade_fixtures(tmp_path_factory, lesson: str, fixtures: dict, *extra: str,
+                   timeout: float = 600) -> tuple[dict, float]:
+    """Grade one submission per fixture (``student: (replacements, ...)``) as one batch.
+
+    Returns the grades.csv rows and how long the batch took.
+    """
+    import time
+
+    root = tmp_path_factory.mktemp(f"submitted-{lesson[:2]}")
+    for student, (replace, *_) in fixtures.items():
+        make_submission(root, student, lesson, replace)
+    out = tmp_path_factory.mktemp(f"graded-{lesson[:2]}")
+    started = time.monotonic()
+    rows = grade(root, out, *extra, timeout=timeout)
+    return rows, time.monotonic() - started
+
+
+def check_row(rows: dict, lesson: str, student: str, *, score, max_score: float,
+              status: str | None = "graded") -> None:
+    """Assert a student's row: its status, its max, and its score (or one of a set of scores)."""
+    row = rows[(student, lesson)]
+    if status is not None:
+        assert row["status"] == status, row
+    assert float(row["max_score"]) == max_score, row
+    allowed = score if isinstance(score, (set, frozenset, tuple, list)) else {score}
+    assert float(row["score"]) in allowed, row

@@ -10,11 +10,9 @@ Which cells each wrong solution fails is pinned down, without the pipeline,
 in test_lesson_01_exercises.py; this file checks the pipeline awards it.
 """
 
-import time
-
 import pytest
 
-from submissions import grade, make_submission
+from submissions import check_row, grade_fixtures
 from test_lesson_01_exercises import WRONG
 
 pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
@@ -44,23 +42,15 @@ FIXTURES = {
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    root = tmp_path_factory.mktemp("submitted01")
-    for student, (replace, _) in FIXTURES.items():
-        make_submission(root, student, LESSON, replace)
-    out = tmp_path_factory.mktemp("graded01")
-    started = time.monotonic()
-    rows = grade(root, out, "--jobs", "2", timeout=400)
-    return rows, time.monotonic() - started
+    return grade_fixtures(tmp_path_factory, LESSON, FIXTURES, "--jobs", "2", timeout=400)
 
 
 @pytest.mark.parametrize("student", sorted(FIXTURES))
 def test_fixture_gets_its_expected_score(graded, student):
     """Does each kind of submission earn exactly the points its bugs leave it?"""
     rows, _ = graded
-    row = rows[(student, LESSON)]
-    assert row["status"] == "graded", row  # a hang inside a checked call is a failed test, not a timeout
-    assert float(row["max_score"]) == MAX_SCORE, row
-    assert float(row["score"]) == FIXTURES[student][1], row
+    check_row(rows, LESSON, student, score=FIXTURES[student][1], max_score=MAX_SCORE,
+              status="graded")
 
 
 def test_the_batch_is_graded_in_bounded_time(graded):

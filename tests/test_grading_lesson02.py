@@ -8,11 +8,9 @@ run_concurrently results_in_order 1, overlaps 1, errors 1; start_ticker
 ticks 1, stops_promptly 1, no_busy_wait 1 — 6 in all.
 """
 
-import time
-
 import pytest
 
-from submissions import grade, make_submission
+from submissions import check_row, grade_fixtures
 
 pytestmark = pytest.mark.slow
 
@@ -82,23 +80,15 @@ FIXTURES = {
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    root = tmp_path_factory.mktemp("submitted02")
-    for student, (replace, _) in FIXTURES.items():
-        make_submission(root, student, LESSON, replace)
-    out = tmp_path_factory.mktemp("graded02")
-    started = time.monotonic()
-    rows = grade(root, out, "--no-sandbox", "--jobs", "2", timeout=400)
-    return rows, time.monotonic() - started
+    return grade_fixtures(tmp_path_factory, LESSON, FIXTURES, "--no-sandbox", "--jobs", "2", timeout=400)
 
 
 @pytest.mark.parametrize("student", sorted(FIXTURES))
 def test_fixture_gets_its_expected_score(graded, student):
     """Does each kind of submission earn exactly the points its bugs leave it?"""
     rows, _ = graded
-    row = rows[(student, LESSON)]
-    assert row["status"] == "graded", row
-    assert float(row["max_score"]) == MAX_SCORE, row
-    assert float(row["score"]) == FIXTURES[student][1], row
+    check_row(rows, LESSON, student, score=FIXTURES[student][1], max_score=MAX_SCORE,
+              status="graded")
 
 
 def test_the_batch_is_graded_in_bounded_time(graded):

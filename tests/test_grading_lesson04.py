@@ -9,11 +9,9 @@ no_busy_wait 1, no_loss 2; run_pipeline all_items 2, concurrent 1,
 clean_shutdown 1 — 11 in all.
 """
 
-import time
-
 import pytest
 
-from submissions import grade, make_submission
+from submissions import check_row, grade_fixtures
 
 pytestmark = pytest.mark.slow
 
@@ -149,23 +147,15 @@ FIXTURES = {
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    root = tmp_path_factory.mktemp("submitted04")
-    for student, (replace, _) in FIXTURES.items():
-        make_submission(root, student, LESSON, replace)
-    out = tmp_path_factory.mktemp("graded04")
-    started = time.monotonic()
-    rows = grade(root, out, "--no-sandbox", "--jobs", "2", timeout=400)
-    return rows, time.monotonic() - started
+    return grade_fixtures(tmp_path_factory, LESSON, FIXTURES, "--no-sandbox", "--jobs", "2", timeout=400)
 
 
 @pytest.mark.parametrize("student", sorted(FIXTURES))
 def test_fixture_gets_its_expected_score(graded, student):
     """Does each kind of submission earn exactly the points its bugs leave it?"""
     rows, _ = graded
-    row = rows[(student, LESSON)]
-    assert row["status"] == "graded", row  # a hang inside a checked call is a failed test, not a timeout
-    assert float(row["max_score"]) == MAX_SCORE, row
-    assert float(row["score"]) == FIXTURES[student][1], row
+    check_row(rows, LESSON, student, score=FIXTURES[student][1], max_score=MAX_SCORE,
+              status="graded")
 
 
 def test_the_batch_is_graded_in_bounded_time(graded):

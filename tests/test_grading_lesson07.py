@@ -9,11 +9,9 @@ never replies (it stops cleanly, but no client ever gets a line); and the
 syllabus's client (one ``recv``, no timeout, no DaytimeError).
 """
 
-import time
-
 import pytest
 
-from submissions import grade, make_submission
+from submissions import check_row, grade_fixtures
 
 pytestmark = pytest.mark.slow
 
@@ -132,23 +130,15 @@ FIXTURES = {
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    root = tmp_path_factory.mktemp("submitted07")
-    for student, (replace, _) in FIXTURES.items():
-        make_submission(root, student, LESSON, replace)
-    out = tmp_path_factory.mktemp("graded07")
-    started = time.monotonic()
-    rows = grade(root, out, "--no-sandbox", "--jobs", "2", timeout=400)
-    return rows, time.monotonic() - started
+    return grade_fixtures(tmp_path_factory, LESSON, FIXTURES, "--no-sandbox", "--jobs", "2", timeout=400)
 
 
 @pytest.mark.parametrize("student", sorted(FIXTURES))
 def test_fixture_gets_its_expected_score(graded, student):
     """Does each kind of submission earn exactly the points its bugs leave it?"""
     rows, _ = graded
-    row = rows[(student, LESSON)]
-    assert row["status"] == STATUS.get(student, "graded"), row
-    assert float(row["max_score"]) == MAX_SCORE, row
-    assert float(row["score"]) == FIXTURES[student][1], row
+    check_row(rows, LESSON, student, score=FIXTURES[student][1], max_score=MAX_SCORE,
+              status=STATUS.get(student, "graded"))
 
 
 def test_the_batch_is_graded_in_bounded_time(graded):
