@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import nbformat
+import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "notebooks"
@@ -102,3 +103,34 @@ def check_row(rows: dict, lesson: str, student: str, *, score, max_score: float,
     assert float(row["max_score"]) == max_score, row
     allowed = score if isinstance(score, (set, frozenset, tuple, list)) else {score}
     assert float(row["score"]) in allowed, row
+
+
+def lesson_grading_tests(lesson: str, fixtures: dict, *grade_args: str, max_score: float, within: float,
+                         statuses: dict | None = None, check_status: bool = True, timeout: float = 600):
+    """The fixture and two tests every lesson's grading module has, for its own FIXTURES.
+
+    Use as ``graded, test_fixture_gets_its_expected_score, test_the_batch_is_graded_in_bounded_time
+    = lesson_grading_tests(LESSON, FIXTURES, "--jobs", "2", max_score=10.0, within=240)``.
+    ``fixtures`` maps a student to ``(replacements, score)`` where score may be a set of allowed
+    scores; ``statuses`` gives a status other than "graded" per student; ``check_status=False``
+    accepts any status.
+    """
+
+    @pytest.fixture(scope="module")
+    def graded(tmp_path_factory):
+        return grade_fixtures(tmp_path_factory, lesson, fixtures, *grade_args, timeout=timeout)
+
+    @pytest.mark.parametrize("student", sorted(fixtures))
+    def test_fixture_gets_its_expected_score(graded, student):
+        """Does each kind of submission earn exactly the points its bugs leave it?"""
+        rows, _ = graded
+        status = (statuses or {}).get(student, "graded") if check_status else None
+        check_row(rows, lesson, student, score=fixtures[student][1], max_score=max_score, status=status)
+
+    def test_the_batch_is_graded_in_bounded_time(graded):
+        """Is every fixture graded, and the whole batch within its time bound?"""
+        rows, seconds = graded
+        assert {student for student, graded_lesson in rows if graded_lesson == lesson} >= set(fixtures)
+        assert seconds < within, f"grading took {seconds:.0f} s"
+
+    return graded, test_fixture_gets_its_expected_score, test_the_batch_is_graded_in_bounded_time
