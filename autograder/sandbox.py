@@ -379,6 +379,19 @@ def _remove_cgroup(group: Path, timeout: float = 5.0) -> None:
             time.sleep(0.01)  # tasks still exiting
 
 
+def kill_leftovers() -> None:
+    """Kill whatever is left in the sandboxes this process started (their pids cgroups).
+
+    A backstop the grading worker calls after each submission: a sandbox
+    whose kernel manager was never cleaned up still ends here.
+    """
+    parent = _pids_cgroup_parent()
+    if parent is None:
+        return
+    for group in parent.glob(f"course-sandbox-{os.getpid()}-*"):
+        _remove_cgroup(group)
+
+
 # ------------------------------------------------------------ kernel manager
 
 

@@ -234,6 +234,10 @@ def serve(stdin=sys.stdin, stdout=sys.stdout) -> None:
                                           "reason": f"grading failed: {type(exc).__name__}: {exc}"[:300],
                                           "tests": []})
         _kill_leftovers()
+        if job.sandbox:
+            from . import sandbox
+
+            sandbox.kill_leftovers()
         answers.write(json.dumps({"done": str(job.result_path)}) + "\n")
 
 
