@@ -71,7 +71,7 @@ print(sum(counts), sum(errors), time.monotonic() - began)
 """
 
 
-def syllabus_server(port=12345, wait=0.0):
+def syllabus_server(port=0, wait=0.0):
     """The syllabus's day/time server, port made a parameter; ``wait`` before each reply."""
     from datetime import datetime
 

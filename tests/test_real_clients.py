@@ -114,7 +114,7 @@ def test_socat_echo_round_trip():
 @needs_nc
 def test_nc_against_a_student_server_run_in_background():
     """Does netcat get a reply from the syllabus server run through background()?"""
-    def day_time_server(port=12345):
+    def day_time_server(port=0):
         from datetime import datetime
 
         server_socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

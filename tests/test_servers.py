@@ -302,8 +302,8 @@ def test_a_server_starts_once():
 # ---------------------------------------------------------------- background()
 
 
-def _syllabus_server(port=12345):
-    """The syllabus's day/time server, with the port made a parameter."""
+def _syllabus_server(port=0):
+    """The syllabus's day/time server, with the port made a parameter (12345 there)."""
     from datetime import datetime
 
     host = "127.0.0.1"
