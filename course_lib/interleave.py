@@ -502,7 +502,9 @@ class Deadlock:
         return f"every thread is blocked and nobody can wake them: {waits}"
 
     def plot(self, ax=None, width: float = 5.0, height: float = 4.0):
-        """Draw the wait-for cycle: threads as boxes, locks as circles; returns the Figure."""
+        """Draw the cycle as a resource-allocation graph (threads as boxes, locks as circles; its
+        wait-for graph has the threads only, T1 -> T2 when T1 waits for a lock T2 holds);
+        returns the Figure."""
         import math
 
         from course_lib.timeline import new_figure
@@ -549,7 +551,7 @@ class Deadlock:
         ax.set_ylim(-1.5, 1.5)
         ax.set_aspect("equal")
         ax.axis("off")
-        ax.set_title("wait-for cycle")
+        ax.set_title("resource-allocation graph: a cycle")
         return fig
 
 
