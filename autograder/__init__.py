@@ -1,10 +1,28 @@
 """The course's grading pipeline: release, grade, check, feedback — over nbgrader.
 
 One module a pipeline step (like nbgrader's own ``apps/`` and
-``preprocessors/``): ``lessons`` finds the source notebooks, ``config``
-holds the nbgrader settings, ``release`` makes the student version,
-``execute`` runs a notebook so that no cell can stop the rest,
-``feedback`` keeps hidden tests hidden, ``worker`` grades one submission in
-a throw-away course directory, ``grade`` grades a class, ``check`` runs the
-visible tests for a student, and ``cli`` is the thin ``course`` command.
+``preprocessors/``):
+
+    lessons        where the source notebooks are and what they are called
+    config         the nbgrader settings every step uses
+    release        the student version (nbgrader generate_assignment)
+    discover       what is under SUBMISSIONS, read as data, and fingerprints
+    normalize      the notebook that is graded: lesson cells + solution cells
+    policy         what a solution cell may contain (ast), checked before running
+    audit          the grader's end of the judge kernel's audit channel
+    execute        runs a notebook so that no cell can stop the rest
+    sandbox        bubblewrap around every judge kernel
+    preprocessors  feedback that carries verdicts, not execution
+    leaks          does a text quote hidden test code, plainly or disguised?
+    worker         grades one submission in a throw-away course directory
+    pool           long-lived worker processes, each job bounded
+    results        one Result type and its atomic writes
+    grade          grades a class: the batch's only writer
+    report         the class report (report.html)
+    check          ``course check`` for a student
+    collect        a learning platform's ZIP into submitted/
+    gradebook      results into nbgrader's gradebook
+    proctree       kill a process tree (one copy for all)
+    hub            a JupyterHub class
+    cli            the thin ``course`` command
 """

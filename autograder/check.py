@@ -6,6 +6,10 @@ limit as grading, then reports each graded test cell: passed, failed with
 its message, or not attempted (the exercise still raises
 NotImplementedError). It says plainly that hidden tests run only at grading,
 so "all passed" here never means full marks.
+
+Before running anything it reads every solution cell with the grading
+policy (:mod:`autograder.policy`): a cell that would be rejected at grading
+is reported with its line and why, so a student fixes it before handing in.
 """
 
 from __future__ import annotations
@@ -17,12 +21,37 @@ from .config import Limits
 from .lessons import CourseError
 
 
+def policy_problems(nb, lesson: str) -> list[tuple[str, str]]:
+    """(grade id, violation) for every solution cell the grader would reject."""
+    from .normalize import is_solution
+    from .policy import check_source, notebook_bindings
+
+    bindings = notebook_bindings(c.source for c in nb.cells if c.cell_type == "code" and not is_solution(c))
+    found = []
+    for cell in nb.cells:
+        if is_solution(cell):
+            for violation in check_source(cell.source, lesson, bindings=bindings):
+                found.append((cell.metadata["nbgrader"].get("grade_id", "?"), str(violation)))
+    return found
+
+
 @dataclass
 class TestResult:
     grade_id: str
     points: float
-    outcome: str       # passed, failed, not attempted
+    outcome: str       # passed, failed, not attempted, hidden (no visible check), rejected
     message: str = ""
+
+
+def _has_visible_check(source: str) -> bool:
+    """Does a test cell hold code beyond its docstring (a cell whose tests are all hidden does not)?"""
+    import ast
+
+    try:
+        body = ast.parse(source).body
+    except SyntaxError:
+        return True
+    return any(not (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant)) for n in body)
 
 
 def check(notebook: Path, *, limits: Limits = Limits()) -> list[TestResult]:
@@ -46,14 +75,17 @@ def check(notebook: Path, *, limits: Limits = Limits()) -> list[TestResult]:
         dead = f"the kernel stopped: {type(exc).__name__}"
     else:
         dead = ""
-    results = []
+    results = [TestResult(grade_id, 0.0, "rejected", why) for grade_id, why in
+               policy_problems(nb, notebook.parent.name or notebook.stem)]
     for cell in nb.cells:
         meta = cell.metadata.get("nbgrader", {})
         if cell.cell_type != "code" or not meta.get("grade"):
             continue
         errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
         points = float(meta.get("points", 0))
-        if errors:
+        if not _has_visible_check(cell.source):
+            results.append(TestResult(meta["grade_id"], points, "hidden", "runs at grading"))
+        elif errors:
             err = errors[-1]
             outcome = "not attempted" if err.get("ename") == "NotImplementedError" else "failed"
             results.append(TestResult(meta["grade_id"], points, outcome, f"{err.get('ename')}: {err.get('evalue')}"))
@@ -64,12 +96,86 @@ def check(notebook: Path, *, limits: Limits = Limits()) -> list[TestResult]:
     return results
 
 
-def report(notebook: Path, results: list[TestResult]) -> str:
-    lines = [f"Visible tests of {notebook}:"]
+def report(notebook: Path, results: list[TestResult], *, hidden: bool = False) -> str:
+    lines = [f"{'All tests (hidden ones included)' if hidden else 'Visible tests'} of {notebook}:"]
     for r in results:
-        mark = {"passed": "PASS", "failed": "FAIL", "not attempted": "TODO"}[r.outcome]
+        mark = {"passed": "PASS", "failed": "FAIL", "not attempted": "TODO", "rejected": "REJECTED",
+                "hidden": "HIDDEN"}[r.outcome]
         lines.append(f"  {mark}  {r.grade_id} ({r.points:g} pt)" + (f" — {r.message}" if r.message else ""))
     passed = sum(r.outcome == "passed" for r in results)
-    lines.append(f"{passed} of {len(results)} test cells passed their visible checks.")
-    lines.append("Hidden tests run only at grading: passing here does not guarantee full marks.")
+    rejected = [r for r in results if r.outcome == "rejected"]
+    hidden_only = [r for r in results if r.outcome == "hidden"]
+    tests = [r for r in results if r.outcome not in ("rejected", "hidden")]
+    lines.append(f"{passed} of {len(tests)} test cells passed" + ("." if hidden else " their visible checks."))
+    if hidden_only:
+        lines.append(f"{len(hidden_only)} test cell(s) ({sum(r.points for r in hidden_only):g} pt) have only "
+                     "hidden checks: they run at grading, not here.")
+    if rejected:
+        lines.append(f"{len(rejected)} solution cell problem(s): grading would score those exercises 0 "
+                     "until they are fixed.")
+    if hidden:
+        lines.append("Hidden tests ran as at grading (their code is never shown); grading may still differ "
+                     "if your notebook changes, or runs on a busier machine.")
+    else:
+        lines.append("Hidden tests run only at grading: passing here does not guarantee full marks "
+                     "(`course check --hidden` runs them, where your course allows it).")
     return "\n".join(lines)
+
+
+def check_hidden(notebook: Path, *, limits: Limits = Limits()) -> list[TestResult]:
+    """For a learner alone: grade ``notebook`` as grading would, hidden tests included.
+
+    The notebook's solution cells go into the lesson's own notebook (as at
+    grading: :mod:`autograder.normalize`, demos left out, the policy
+    applied) and run in a judge kernel. Only each test's name, points and
+    message come back — never its code, and a message that quotes a hidden
+    line is withheld. An instructor turns this off for a class by setting
+    ``COURSE_HIDDEN_CHECKS=off`` in the students' environment.
+    """
+    import json
+    import os
+
+    import nbformat
+
+    from . import lessons as lessons_mod
+    from .execute import BoundedExecute
+    from .leaks import WITHHELD, hidden_lines, quotes_hidden
+    from .normalize import is_solution, normalize
+
+    if os.environ.get("COURSE_HIDDEN_CHECKS", "on").lower() in ("off", "0", "no"):
+        raise CourseError("hidden checks are turned off for this class: they run at grading")
+    notebook = Path(notebook)
+    lesson = notebook.parent.name
+    sources = lessons_mod.source_notebooks(lesson) if lesson in lessons_mod.all_lessons() else []
+    if not sources:
+        raise CourseError(f"{notebook} is not in a lesson folder (expected .../<lesson>/{notebook.name})")
+    lesson_nb = nbformat.read(sources[0], as_version=4)
+    secret = hidden_lines(c.source for c in lesson_nb.cells if c.cell_type == "code")
+    for cell in lesson_nb.cells:
+        if is_solution(cell):  # the reference solution never runs here: a stub in its place
+            cell.source = "raise NotImplementedError('this solution cell is missing from your notebook')"
+    try:
+        submitted = json.loads(notebook.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CourseError(f"{notebook} is not a readable notebook: {exc}")
+    normalized = normalize(lesson_nb, submitted, lesson)
+    results = [TestResult(d.grade_id, 0.0, "rejected", d.message) for d in normalized.rejected()]
+    executor = BoundedExecute(timeout=limits.cell_timeout, notebook_timeout=limits.notebook_timeout)
+    executor.preprocess(normalized.notebook, {"metadata": {"path": str(notebook.parent.resolve())}})
+    lost = normalized.lost()
+    for cell in normalized.notebook.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type != "code" or not meta.get("grade"):
+            continue
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        points = float(meta.get("points", 0))
+        if meta["grade_id"] in lost:
+            results.append(TestResult(meta["grade_id"], points, "failed", f"not graded: {lost[meta['grade_id']]}"))
+        elif errors:
+            message = f"{errors[-1].get('ename')}: {errors[-1].get('evalue')}"
+            message = WITHHELD if quotes_hidden(message, secret) else message[:500]
+            outcome = "not attempted" if errors[-1].get("ename") == "NotImplementedError" else "failed"
+            results.append(TestResult(meta["grade_id"], points, outcome, message))
+        else:
+            results.append(TestResult(meta["grade_id"], points, "passed"))
+    return results

@@ -21,7 +21,8 @@ EXAMPLES = {
              "SUBMISSIONS holds <student_id>/<lesson>/<notebook>.ipynb (nbgrader's submitted/ layout).\n"
              "Writes OUT/grades.csv, OUT/feedback/<student>/<lesson>/*.html and OUT/autograded/.\n"
              "Run it again after an interruption: finished submissions are not graded twice.",
-    "check": "example:\n  course check 01-processes-and-threads/01-processes-and-threads.ipynb",
+    "check": "example:\n  course check 01-processes-and-threads/01-processes-and-threads.ipynb\n"
+             "  course check --hidden 01-processes-and-threads/01-processes-and-threads.ipynb   # self-study",
     "solutions": "example:\n  course solutions 03 --out solutions/   # the source notebooks, with solutions",
     "lessons": "example:\n  course lessons",
     "collect": "example:\n  course collect canvas-01.zip --lesson 01 --out submitted/\n"
@@ -65,6 +66,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="seconds a cell may run (default: %(default)s)")
     p.add_argument("--notebook-timeout", type=int, default=Limits.notebook_timeout,
                    help="seconds a notebook may run (default: %(default)s)")
+    p.add_argument("--max-notebook-mb", type=int, default=Limits.max_notebook_mb,
+                   help="refuse, unread, a submitted notebook larger than this (default: %(default)s)")
     p.add_argument("--force", action="store_true", help="regrade submissions already graded")
     p.add_argument("--no-sandbox", action="store_true",
                    help="run student code without the sandbox (only for trusted code)")
@@ -87,6 +90,8 @@ def _parser() -> argparse.ArgumentParser:
 
     p = add("check", "Run a notebook's visible tests now and say which pass.")
     p.add_argument("notebook", type=Path, metavar="NOTEBOOK")
+    p.add_argument("--hidden", action="store_true",
+                   help="self-study: run the hidden tests too, as grading does (names and messages only)")
 
     p = add("solutions", "Write the lessons with their solutions (for self-study).")
     p.add_argument("lessons", nargs="*", metavar="LESSON", help="lesson ids or numbers (default: all)")
@@ -127,7 +132,8 @@ def _dispatch(args) -> int:
         sandbox = not args.no_sandbox
         if sandbox:
             sandbox = _sandbox_or_explain()
-        limits = Limits(cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout)
+        limits = Limits(cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
+                        max_notebook_mb=args.max_notebook_mb)
         rows = grade(args.submissions, out=args.out, lessons=args.lessons, jobs=args.jobs,
                      limits=limits, sandbox=sandbox, force=args.force, progress=not args.quiet)
         print(summary(rows))
@@ -148,10 +154,10 @@ def _dispatch(args) -> int:
         print(f"{len(rows)} rows: {args.graded / 'grades.csv'}  {args.graded / 'report.html'}")
         return 0
     if args.command == "check":
-        from .check import check, report
-        results = check(args.notebook)
-        print(report(args.notebook, results))
-        return 0 if all(r.outcome == "passed" for r in results) else 1
+        from .check import check, check_hidden, report
+        results = (check_hidden if args.hidden else check)(args.notebook)
+        print(report(args.notebook, results, hidden=args.hidden))
+        return 0 if all(r.outcome in ("passed", "hidden") for r in results) else 1
     if args.command == "solutions":
         from .solutions import solutions
         for path in solutions(args.lessons, out=args.out):

@@ -38,6 +38,11 @@ Rules, and what they trade off:
   (ZIP times carry no time zone; nbgrader reads them as UTC).
 - Archives inside the ZIP are not opened (listed as "not a notebook"): one
   broken or huge inner archive cannot stop the collection of the class.
+- Entries are data (:mod:`autograder.unzip`): no mode bits are kept (files
+  0644, folders 0755), links and special entries are listed, not extracted,
+  and a ZIP over its bounds (size, entries, compression ratio: a bomb) is
+  refused whole with a message, nothing written. Of two entries with one
+  path, the newer one is used and the other listed.
 - A student whose ``<lesson>/`` folder already exists makes the whole call
   fail before anything is written, unless ``force`` replaces those folders.
 """
@@ -84,13 +89,17 @@ class CollectResult:
     why: dict[str, str] = field(default_factory=dict)                # path in the ZIP -> why not used
 
     def summary(self) -> str:
+        """What happened, for the terminal: names from the ZIP escaped (no control characters)."""
+        from .discover import shown_name
+
         lines = [f"{self.lesson}: collected {len(self.collected)} submission(s)"]
         if self.superseded:
             lines.append(f"{len(self.superseded)} older duplicate(s) not used:")
-            lines += [f"  {student}: {name}" for student, name in self.superseded]
+            lines += [f"  {shown_name(student)}: {shown_name(name)}" for student, name in self.superseded]
         if self.unmatched:
             lines.append(f"{len(self.unmatched)} file(s) not collected:")
-            lines += [f"  {name}: {self.why.get(name, 'no match')}" for name in self.unmatched]
+            lines += [f"  {shown_name(name)}: {shown_name(self.why.get(name, 'no match'))}"
+                      for name in self.unmatched]
         return "\n".join(lines)
 
 
@@ -138,15 +147,28 @@ class LessonCollector(FileNameCollectorPlugin):
         return info
 
 
-class FlatExtractor(ExtractorPlugin):
-    """nbgrader's extractor, without opening archives found inside the ZIP."""
+class SafeExtractor(ExtractorPlugin):
+    """Extraction for nbgrader's ZIP collection that treats entries as data (:mod:`autograder.unzip`).
+
+    No mode bits, links or special files from the archive, bounded sizes, and
+    archives found inside the ZIP are not opened. ``skipped`` collects why
+    entries were left out, for the caller's list.
+    """
+
+    bounds = Dict(help="autograder.unzip.Bounds fields").tag(config=True)
 
     def extract(self, archive_path: str, extracted_path: str) -> None:
-        from nbgrader.utils import unzip
+        from .unzip import Bounds, Refused, safe_extract
 
+        os.makedirs(extracted_path, exist_ok=True)
+        self.skipped: dict[str, str] = {}
         for zfile in sorted(os.listdir(archive_path)):
-            unzip(os.path.join(archive_path, zfile), extracted_path, zip_ext=self.zip_ext,
-                  create_own_folder=True, tree=False)
+            try:
+                done = safe_extract(Path(archive_path, zfile), Path(extracted_path, Path(zfile).stem),
+                                    Bounds(**self.bounds))
+            except Refused as refused:
+                raise CourseError(f"{zfile}: {refused}; nothing was collected")
+            self.skipped.update(done.skipped)
 
 
 def collect_zip(zip_path: Path, submitted: Path, *, lesson: str, pattern: str = DEFAULT_PATTERN,
@@ -164,6 +186,7 @@ def collect_zip(zip_path: Path, submitted: Path, *, lesson: str, pattern: str = 
     pattern = PATTERNS.get(pattern, pattern)
     _check_pattern(pattern)
     members, times = _read_zip(zip_path)
+    # The newer of two entries with one path is the one extracted: its time is the one that counts.
 
     with tempfile.TemporaryDirectory(prefix="course-collect-") as tmp:
         staged, collector = _run_nbgrader(Path(tmp), zip_path, lesson, pattern, expected, times)
@@ -171,11 +194,17 @@ def collect_zip(zip_path: Path, submitted: Path, *, lesson: str, pattern: str = 
         for name in members:
             if name in collector.matched:
                 continue
-            if not Path(collector.extracted_root, *name.split("/")).is_file():
+            if name in collector.skipped:
+                result.why[name] = collector.skipped[name]
+            elif not Path(collector.extracted_root, *name.split("/")).is_file():
                 result.why[name] = "unsafe path in the ZIP (not extracted)"
             else:
-                result.why[name] = collector.skipped.get(name, "skipped by nbgrader")
+                result.why[name] = "skipped by nbgrader"
             result.unmatched.append(name)
+        for name, why in collector.skipped.items():  # older duplicates of one path in the ZIP
+            if name not in members and name not in result.why:
+                result.why[name] = why
+                result.unmatched.append(name)
         result.superseded = _superseded(staged, collector, lesson)
         for student, name in result.superseded:
             result.why[name] = f"an older submission by {student}"
@@ -205,7 +234,9 @@ def _read_zip(zip_path: Path) -> tuple[list[str], dict[str, datetime]]:
         raise CourseError(f"{zip_path} would unpack to {total / 1024**3:.1f} GB; refusing "
                           f"(limit {MAX_UNZIPPED_BYTES / 1024**3:.0f} GB)")
     names = sorted({i.filename for i in infos})
-    times = {i.filename: datetime(*i.date_time) for i in infos}
+    times: dict[str, datetime] = {}
+    for i in infos:
+        times[i.filename] = max(times.get(i.filename, datetime(*i.date_time)), datetime(*i.date_time))
     return names, times
 
 
@@ -229,7 +260,8 @@ def _run_nbgrader(root: Path, zip_path: Path, lesson: str, pattern: str, expecte
     config.CourseDirectory.root = str(root)
     config.CourseDirectory.assignment_id = lesson
     config.ZipCollectApp.strict = True
-    config.ZipCollectApp.extractor_plugin = FlatExtractor
+    config.ZipCollectApp.extractor_plugin = SafeExtractor
+    config.SafeExtractor.bounds = {"total_bytes": MAX_UNZIPPED_BYTES}
     config.ZipCollectApp.collector_plugin = LessonCollector
     config.ExtractorPlugin.zip_ext = [".zip"]
     config.FileNameCollectorPlugin.named_regexp = pattern
@@ -250,6 +282,7 @@ def _run_nbgrader(root: Path, zip_path: Path, lesson: str, pattern: str, expecte
                           + (errors[-1][6:] if errors else buffer.getvalue()[-300:]))
     except OSError as exc:  # e.g. a member nbgrader cannot read back
         raise CourseError(f"nbgrader could not collect the ZIP: {exc}")
+    app.collector_plugin_inst.skipped.update(getattr(app.extractor_plugin_inst, "skipped", {}))
     return root / "submitted", app.collector_plugin_inst
 
 
@@ -280,6 +313,16 @@ def _superseded(staged: Path, collector: LessonCollector, lesson: str) -> list[t
     return older
 
 
+def _plain_modes(folder: Path) -> None:
+    """Files 0644, folders 0755: nothing collected is executable, setuid or setgid."""
+    os.chmod(folder, 0o755)
+    for root, dirs, files in os.walk(folder):
+        for name in dirs:
+            os.chmod(os.path.join(root, name), 0o755)
+        for name in files:
+            os.chmod(os.path.join(root, name), 0o644)
+
+
 def _move_into(staged: Path, submitted: Path, lesson: str, force: bool) -> list[tuple[str, Path]]:
     """Move staged ``<student>/<lesson>/`` folders into ``submitted``; all or nothing on conflicts."""
     students = sorted(p.name for p in staged.iterdir() if p.is_dir()) if staged.is_dir() else []
@@ -301,5 +344,6 @@ def _move_into(staged: Path, submitted: Path, lesson: str, force: bool) -> list[
         if dest.exists():
             shutil.rmtree(dest)
         os.replace(incoming, dest)
+        _plain_modes(dest)
         collected += [(student, nb) for nb in sorted(dest.glob("*.ipynb"))]
     return collected

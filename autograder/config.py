@@ -25,11 +25,17 @@ class Limits:
         interrupted (and its kernel replaced if the interrupt is ignored).
     notebook_timeout: after this many seconds no further cell is started;
         the rest are marked "not run" and earn nothing.
+    memory_mb: address space of each kernel process; in the sandbox also
+        the memory cgroup of everything a submission starts, plus its tmpfs sizes.
+    worker_memory_mb: address space of a sandboxed grading worker (without
+        the sandbox the worker's limit is memory_mb, which its kernels inherit).
     """
 
     cell_timeout: int = 20
     notebook_timeout: int = 240
-    memory_mb: int = 2048
+    memory_mb: int = 2048         # each kernel process; sandboxed, also the whole sandbox's memory cgroup
+    worker_memory_mb: int = 4096  # the grading worker itself (sandboxed kernels have their own limits)
+    max_notebook_mb: int = 20     # a submitted notebook larger than this is refused unread
     max_output_lines: int = 1000
     max_output_chars: int = 100_000
 
@@ -63,7 +69,7 @@ def nbgrader_config(course_root: Path, limits: Limits = Limits()) -> Config:
     c.GenerateFeedback.preprocessors = [
         "nbgrader.preprocessors.GetGrades",
         "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
-        "autograder.preprocessors.HideHiddenTests",
+        "autograder.preprocessors.VerdictFeedback",
     ]
     c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
     return c

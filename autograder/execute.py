@@ -9,11 +9,11 @@ and goes on — so such a submission loses only what a plain infinite loop
 loses. It also bounds the notebook as a whole (cells after
 ``notebook_timeout`` are marked "not run") and the output a cell may keep.
 
-Before each graded test cell it also re-imports ``course_lib.grading`` from
-disk and rebinds ``grading`` in the notebook, so a submission that replaced
-the helpers at run time (``grading.expect = lambda *a: None``) is tested by
-the real ones — and the tampering is recorded. (Code in the same process
-can still subvert Python itself; see the README's threat model.)
+Kernels are started by :class:`autograder.audit.JudgeKernelManager` (or its
+sandboxed subclass): safe path, and an audit hook that reports what student
+code does to the interpreter. After the run, every reported event that has
+one of the notebook's *solution* cells on its stack becomes a ``tampered``
+incident naming the cell and the line; the grader withholds the points.
 
 Every incident is recorded in ``resources["incidents"]`` and, when
 ``incident_file`` is set, appended to that file as JSON lines, which is how
@@ -31,33 +31,23 @@ from nbformat.v4 import new_code_cell, new_output
 from nbgrader.preprocessors import Execute
 from traitlets import Integer, Unicode
 
-TAMPERED = "COURSE-GRADING-TAMPERED"
-# Run silently before each graded cell when the notebook uses course_lib.grading:
-# drop IPython event hooks the student registered (they run before every cell
-# and could patch the helpers again), then re-import the helpers from disk.
-# The marker is assembled at run time so that printing this cell's source
-# (a student's pre_run_cell hook) cannot fake it.
-RESTORE_GRADING = """
-import sys as _c_sys, importlib as _c_imp
-_c_ip = get_ipython()
-for _c_event in ("pre_execute", "pre_run_cell", "post_execute", "post_run_cell"):
-    _c_ip.events.callbacks[_c_event] = [
-        _c_f for _c_f in _c_ip.events.callbacks[_c_event]
-        if (getattr(_c_f, "__module__", "") or "").split(".")[0] in ("IPython", "ipykernel", "matplotlib_inline", "ipywidgets")]
-if "course_lib.grading" in _c_sys.modules:
-    _c_old = _c_sys.modules.pop("course_lib.grading")
-    grading = _c_imp.import_module("course_lib.grading")
-    for _c_name in grading.__all__:
-        _c_new = getattr(grading, _c_name)
-        if hasattr(_c_new, "__code__"):
-            _c_was = getattr(_c_old, _c_name, None)
-            if getattr(getattr(_c_was, "__code__", None), "co_code", None) != _c_new.__code__.co_code:
-                print("COURSE-GRADING-" + "TAMPERED", _c_name)
-                break
-    del _c_old, _c_name, _c_new
-del _c_sys, _c_imp, _c_ip, _c_event
-"""
 
+ERROR_CHARS = 5000  # of an error's message, and of each traceback line
+#: Message kinds that carry what a cell outputs (and so count against its cap).
+CAPPED_MESSAGES = frozenset({"stream", "display_data", "update_display_data", "execute_result",
+                             "comm_open", "comm_msg"})
+
+
+def solution_cells_by_file(nb) -> dict[str, tuple[str, str]]:
+    """The file name ipykernel gives each solution cell's code -> (grade id, source)."""
+    from ipykernel.compiler import get_tmp_hash_seed, murmur2_x86
+
+    out = {}
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "code" and meta.get("solution") and not meta.get("grade"):
+            out[f"{murmur2_x86(cell.source, get_tmp_hash_seed())}.py"] = (meta.get("grade_id", "?"), cell.source)
+    return out
 
 class BoundedExecute(Execute):
     """nbgrader's Execute with per-notebook, dead-kernel and output bounds."""
@@ -72,10 +62,22 @@ class BoundedExecute(Execute):
         "", help="Append incidents (timeouts, dead kernels) here as JSON lines."
     ).tag(config=True)
 
+    def __init__(self, *args, **kwargs):
+        from .audit import JudgeKernelManager
+
+        kwargs.setdefault("kernel_manager_class", JudgeKernelManager)
+        super().__init__(*args, **kwargs)
+
+    def create_kernel_manager(self):
+        self._judge_km = super().create_kernel_manager()
+        return self._judge_km
+
     def preprocess(self, nb, resources=None, km=None):
+        self._judge_km = None
         self._deadline = time.monotonic() + self.notebook_timeout
         self._completed: list[int] = []
         self._output_chars: dict[int, int] = {}
+        self._capped: set[int] = set()
         self._incidents: list[dict] = []
         self.error_on_timeout = {
             "ename": "CellTimeoutError",
@@ -86,9 +88,13 @@ class BoundedExecute(Execute):
                 "get() without a timeout, or a recv() that waits for data that never comes."
             ],
         }
+        # A last, silent cell: its start is the audit's final integrity check (see course_lib.judge).
+        nb.cells.append(new_code_cell("pass", metadata={"tags": ["judge-final-check"]}))
         try:
             return super().preprocess(nb, resources, km)
         finally:
+            nb.cells.pop()
+            self._audit_incidents(nb)
             if resources is not None:
                 resources["incidents"] = self._incidents
             if self.incident_file:
@@ -105,8 +111,6 @@ class BoundedExecute(Execute):
                        f"not run: the notebook reached its time limit of {self.notebook_timeout} s")
             return cell, resources
         try:
-            if cell.metadata.get("nbgrader", {}).get("grade"):
-                self._restore_grading(index, grade_id)
             cell, resources = super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
             self._fail(cell, grade_id, "kernel_died",
@@ -129,15 +133,35 @@ class BoundedExecute(Execute):
             self._completed.append(index)
         return cell, resources
 
-    def _restore_grading(self, index, grade_id):
-        """Give the test cell the real course_lib.grading; record it if it had been replaced."""
-        probe = new_code_cell(RESTORE_GRADING)
-        self.execute_cell(probe, index, store_history=False)
-        printed = "".join(o.get("text", "") for o in probe.outputs if o.get("output_type") == "stream")
-        if any(line.startswith(TAMPERED) for line in printed.splitlines()) and not any(i["kind"] == "tampering" for i in self._incidents):
-            self._incidents.append({"kind": "tampering", "cell": grade_id,
-                                    "message": "course_lib.grading had been replaced at run time; "
-                                               "the real helpers were restored before the tests"})
+    def _audit_incidents(self, nb) -> None:
+        """Turn the audit channel's reports into incidents: tampering from solution cells."""
+        audit = getattr(self._judge_km, "audit", None)
+        if audit is None:
+            return
+        cells = solution_cells_by_file(nb)
+        seen = set()
+        for event in audit.events:
+            for file_name, line in event.get("cells") or []:
+                if file_name not in cells or (file_name, event["event"]) in seen:
+                    continue
+                seen.add((file_name, event["event"]))
+                grade_id, source = cells[file_name]
+                lines = source.splitlines()
+                text = lines[line - 1].strip() if isinstance(line, int) and 0 < line <= len(lines) else "?"
+                detail = f" ({event['detail']})" if event.get("detail") else ""
+                self._incidents.append({"kind": "tampered", "cell": grade_id,
+                                        "message": f"line {line} `{text[:120]}` raised {event['event']}{detail}"})
+                break
+        for event in audit.events:
+            if event["event"] == "integrity" and ("integrity", event.get("detail")) not in seen:
+                seen.add(("integrity", event.get("detail")))
+                self._incidents.append({"kind": "tampered", "cell": None,
+                                        "message": f"while the notebook ran, {event.get('detail')}"})
+        for why in audit.cut:
+            self._incidents.append({"kind": "tampered", "cell": None, "message": why})
+        if audit.hellos == 0 and self._completed:
+            self._incidents.append({"kind": "audit_missing", "cell": None,
+                                    "message": "the judge kernel's audit channel never opened; not graded"})
 
     def _fail(self, cell, grade_id, kind, message):
         """Give ``cell`` an error output, so nbgrader scores it 0, and record why."""
@@ -169,18 +193,35 @@ class BoundedExecute(Execute):
                                         "message": "the kernel died again while replaying"})
                 return
 
-    def output(self, outs, msg, display_id, cell_index):
-        """Keep at most ``max_output_chars`` of output per cell, then one note."""
-        used = self._output_chars.get(cell_index, 0)
-        if used > self.max_output_chars:
+    def process_message(self, msg, cell, cell_index):
+        """Keep at most ``max_output_chars`` of what a cell sends, whatever its kind, then one note.
+
+        Counted: streams, displays *and display updates*, results, and widget
+        comm traffic (whose state nbclient would otherwise keep in the
+        notebook's metadata without any bound). An error output over the cap
+        is not lost: nbgrader restores a failed cell's error from its reply.
+        """
+        kind = msg.get("msg_type") or msg.get("header", {}).get("msg_type")
+        if kind == "execute_result" and cell.metadata.get("nbgrader", {}).get("grade"):
+            # nbgrader would read a test cell's result as partial credit (any text: full marks);
+            # this course's tests pass or fail by their errors alone.
             return None
-        used += len(json.dumps(msg.get("content", {}), default=str))
-        self._output_chars[cell_index] = used
-        if used > self.max_output_chars:
-            self._incidents.append({"kind": "output_capped", "cell": cell_index,
-                                    "message": f"output beyond {self.max_output_chars} characters dropped"})
-            note = new_output("stream", name="stderr",
-                              text=f"\n[output truncated: more than {self.max_output_chars} characters]\n")
-            outs.append(note)
-            return None
-        return super().output(outs, msg, display_id, cell_index)
+        if kind == "error":  # kept whatever the cap (a failed test stays failed), but bounded
+            content = msg.get("content", {})
+            content["evalue"] = str(content.get("evalue", ""))[:ERROR_CHARS]
+            content["traceback"] = [str(t)[:ERROR_CHARS] for t in (content.get("traceback") or [])[:50]]
+        if kind in CAPPED_MESSAGES:
+            size = len(json.dumps(msg.get("content", {}), default=str))
+            size += sum(len(b) for b in msg.get("buffers") or [])
+            used = self._output_chars.get(cell_index, 0) + size
+            self._output_chars[cell_index] = used
+            if used > self.max_output_chars:
+                if cell_index not in self._capped:
+                    self._capped.add(cell_index)
+                    self._incidents.append({"kind": "output_capped", "cell": cell_index,
+                                            "message": f"output beyond {self.max_output_chars} characters dropped"})
+                    cell.setdefault("outputs", []).append(new_output(
+                        "stream", name="stderr",
+                        text=f"\n[output truncated: more than {self.max_output_chars} characters]\n"))
+                return None
+        return super().process_message(msg, cell, cell_index)

@@ -1,109 +1,58 @@
 """Grade a class: every ``SUBMISSIONS/<student>/<lesson>/`` in bounded workers.
 
-Each submission is graded by a worker process (``autograder.worker``) in a
-throw-away course directory; this module finds the submissions, builds the
-lesson template once, keeps ``jobs`` long-lived workers busy, kills a
-worker's whole process tree when a job overruns, and writes ``grades.csv``.
+The steps, each in its own module: :mod:`autograder.discover` finds the
+submissions (never through a link) and fingerprints them; the lesson
+template is built once (:func:`autograder.release.build_course`);
+:mod:`autograder.pool` keeps ``jobs`` long-lived worker processes busy, each
+job bounded; and this module, the batch's only writer, writes each answer's
+files, ``results/<student>/<lesson>.json``, ``grades.csv`` and the report.
 
-Results are kept per submission (``results/<student>/<lesson>.json``) with a
-fingerprint of the submitted files: a batch that was interrupted resumes
-where it stopped, and a submission is graded again only when its files
-changed or ``force`` is given. Nothing under SUBMISSIONS is ever written.
+A batch that was interrupted resumes where it stopped: a submission is
+graded again only when its fingerprint changed or ``force`` is given.
+Nothing under SUBMISSIONS is ever written.
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
+import io
 import json
 import os
-import queue
-import select
-import subprocess
-import sys
 import tempfile
-import threading
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
-
-import psutil
 
 from . import lessons as lessons_mod
 from .config import Limits
+from .discover import Unusable, discover, fingerprint, row
 from .lessons import CourseError
+from .pool import WorkerProcess, grade_all
 from .release import build_course
-from .worker import Job, _write_json
+from .results import read_results, result_path, write_atomic, write_result
+from .worker import Job
+
+__all__ = ["grade", "rebuild", "summary", "write_csv", "CSV_COLUMNS"]
 
 CSV_COLUMNS = ["student_id", "lesson", "score", "max_score", "status", "reason", "mode"]
-WORKER_OVERHEAD_S = 90  # kernel starts, feedback, bookkeeping beyond the notebook limit
-
-
-@dataclass
-class Found:
-    """What was found under SUBMISSIONS: gradable jobs and rows to report as they are."""
-
-    jobs: list[tuple[str, str, Path]]   # (student, lesson, folder)
-    rows: list[dict]                    # missing / error rows decided without grading
-
-
-def discover(submissions: Path, lesson_ids: list[str] | None = None) -> tuple[Found, list[str]]:
-    """Find ``<student>/<lesson>/`` folders; unusable entries become error rows."""
-    if not submissions.is_dir():
-        raise CourseError(f"no such folder: {submissions}")
-    known = lessons_mod.all_lessons()
-    found = Found(jobs=[], rows=[])
-    seen_lessons: set[str] = set()
-    students = []
-    for entry in sorted(submissions.iterdir()):
-        if entry.name.startswith("."):
-            continue
-        if not entry.is_dir():
-            found.rows.append(_row(entry.name, "", "error", f"{entry.name} is a file, not a student folder"))
-            continue
-        students.append(entry.name)
-        for lesson_dir in sorted(entry.iterdir()):
-            if lesson_dir.name.startswith("."):
-                continue
-            if not lesson_dir.is_dir() or lesson_dir.name not in known:
-                found.rows.append(_row(entry.name, lesson_dir.name, "error",
-                                       f"{entry.name}/{lesson_dir.name} is not a lesson folder "
-                                       f"(lessons: {', '.join(known)})"))
-                continue
-            if lesson_ids and lesson_dir.name not in lesson_ids:
-                continue
-            seen_lessons.add(lesson_dir.name)
-            found.jobs.append((entry.name, lesson_dir.name, lesson_dir))
-    lessons = lesson_ids or sorted(seen_lessons)
-    submitted = {(s, l) for s, l, _ in found.jobs}
-    for student in students:
-        for lesson in lessons:
-            if (student, lesson) not in submitted:
-                found.rows.append(_row(student, lesson, "missing", "nothing submitted"))
-    return found, lessons
-
-
-def _row(student, lesson, status, reason, score=0.0, max_score=0.0, mode=""):
-    return {"student_id": student, "lesson": lesson, "score": score, "max_score": max_score,
-            "status": status, "reason": reason, "mode": mode}
-
-
-def fingerprint(folder: Path) -> str:
-    """A hash of a submission's files (names and bytes), to know when to regrade."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and ".ipynb_checkpoints" not in p.parts):
-        digest.update(str(path.relative_to(folder)).encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
+PUBLISHED = ("autograded", "feedback")
 
 
 def grade(submissions: Path, *, out: Path, lessons: list[str] | None = None, jobs: int | None = None,
-          limits: Limits = Limits(), sandbox: bool = False, force: bool = False,
+          limits: Limits = Limits(), sandbox: bool = True, force: bool = False,
           progress: bool = True) -> list[dict]:
-    """Grade every submission under ``submissions`` into ``out``; return the CSV rows."""
+    """Grade every submission under ``submissions`` into ``out``; return the CSV rows.
+
+    ``sandbox`` defaults to True, as on the command line; pass False only for trusted code.
+    """
     submissions, out = Path(submissions).resolve(), Path(out).resolve()
     if out == submissions or submissions in out.parents:
         raise CourseError("--out must not be inside SUBMISSIONS (submissions are never written)")
+    if sandbox:
+        from . import sandbox as sandbox_mod
+
+        ok, why = sandbox_mod.available()
+        if not ok:
+            raise CourseError(f"the grading sandbox cannot start: {why}")
     lesson_ids = lessons_mod.resolve(lessons) if lessons else None
     found, lesson_ids = discover(submissions, lesson_ids)
     out.mkdir(parents=True, exist_ok=True)
@@ -111,31 +60,71 @@ def grade(submissions: Path, *, out: Path, lessons: list[str] | None = None, job
 
     todo, done = [], []
     for student, lesson, folder in found.jobs:
-        job_result = out / "results" / student / f"{lesson}.json"
-        stamp = fingerprint(folder)
-        if not force and job_result.exists():
-            previous = json.loads(job_result.read_text(encoding="utf-8"))
-            if previous.get("fingerprint") == stamp:
-                done.append(previous)
+        try:
+            stamp = fingerprint(folder)
+        except Unusable as problem:
+            done.append({**row(student, lesson, "error", str(problem)), "tests": []})
+            continue
+        except OSError as error:
+            done.append({**row(student, lesson, "error", f"cannot read the submission: {error.strerror}"),
+                         "tests": []})
+            continue
+        previous = result_path(out, student, lesson)
+        if not force and previous.exists():
+            try:
+                old = json.loads(previous.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                old = {}
+            if old.get("fingerprint") == stamp:
+                done.append(old)
                 continue
         todo.append((student, lesson, folder, stamp))
 
     if todo:
         # Workers start (and import nbgrader) while the lesson template is built.
-        workers = [Worker(out / "logs" / f"worker-{n}.log", None if sandbox else limits.memory_mb)
+        worker_mb = limits.worker_memory_mb if sandbox else limits.memory_mb
+        workers = [WorkerProcess(out / "logs" / f"worker-{n}.log", worker_mb, out)
                    for n in range(min(jobs, len(todo)))]
+        stamps = {(s, l): stamp for s, l, _, stamp in todo}
+
+        def publish(job: Job, answer: dict) -> None:
+            result = answer["result"]
+            result["fingerprint"] = stamps[(job.student, job.lesson)]
+            _publish_files(out, job, answer.get("files") or {})
+            write_result(out, result)
+            done.append(result)
+
         try:
             for w in workers:
                 w.start()
             with tempfile.TemporaryDirectory(prefix="course-template-") as tmp:
                 template = build_course(Path(tmp), sorted({l for _, l, _, _ in todo}))
-                done.extend(_run_all(todo, template, out, limits, sandbox, workers, progress))
+                batch = [Job(student=s, lesson=l, submission=str(folder), template=str(template),
+                             limits=asdict(limits), sandbox=sandbox) for s, l, folder, _ in todo]
+                for job in batch:
+                    result_path(out, job.student, job.lesson).unlink(missing_ok=True)
+                grade_all(batch, workers, publish, progress=progress)
         finally:
             for w in workers:
                 w.close()
 
     _write_outputs(out, done + found.rows)
     return sorted((_csv_row(r) for r in done + found.rows), key=lambda r: (r["student_id"], r["lesson"]))
+
+
+def _publish_files(out: Path, job: Job, files: dict[str, str]) -> None:
+    """Replace the submission's graded notebook and feedback folders with the answer's files."""
+    import shutil
+
+    for kind in PUBLISHED:
+        folder = out / kind / job.student / job.lesson
+        if folder.exists():
+            shutil.rmtree(folder)
+    prefixes = {kind: f"{kind}/{job.student}/{job.lesson}/" for kind in PUBLISHED}
+    for relative, text in files.items():
+        if not any(relative.startswith(p) for p in prefixes.values()) or ".." in Path(relative).parts:
+            continue  # a worker answers only for its own submission's folders
+        write_atomic(out / relative, text)
 
 
 def _write_outputs(out: Path, results: list[dict]) -> None:
@@ -151,173 +140,44 @@ def rebuild(out: Path) -> list[dict]:
     out = Path(out)
     if not (out / "results").is_dir():
         raise CourseError(f"{out} holds no results/ folder: not the --out of `course grade`")
-    results = [json.loads(p.read_text(encoding="utf-8")) for p in sorted((out / "results").glob("*/*.json"))]
+    results = read_results(out)
     _write_outputs(out, results)
     return [_csv_row(r) for r in results]
-
-
-def _run_all(todo, template: Path, out: Path, limits: Limits, sandbox: bool, workers: list, progress: bool):
-    """Grade ``todo`` with long-lived ``workers``; one result per submission."""
-    from tqdm import tqdm
-
-    pending: queue.Queue = queue.Queue()
-    for student, lesson, folder, stamp in todo:
-        pending.put((Job(student=student, lesson=lesson, submission=str(folder), template=str(template),
-                         out=str(out), limits=asdict(limits), sandbox=sandbox), stamp))
-    results: list[dict] = []
-    lock = threading.Lock()  # guards results and the progress bar; taken by every feeder thread
-    stop = threading.Event()  # set by the main thread on Ctrl-C: feeders take no new job
-    bar = tqdm(total=len(todo), unit="nb", desc="grading", disable=not progress, file=sys.stderr)
-
-    def feed(worker: Worker) -> None:
-        while not stop.is_set():
-            try:
-                job, stamp = pending.get_nowait()
-            except queue.Empty:
-                return
-            result = worker.grade(job, stamp)
-            if result is None:  # interrupted: left ungraded, so a re-run grades it
-                return
-            with lock:
-                results.append(result)
-                bar.set_postfix(failed=sum(r["status"] != "graded" for r in results))
-                bar.update()
-
-    threads = [threading.Thread(target=feed, args=(w,), name=f"feeder-{n}", daemon=True)
-               for n, w in enumerate(workers)]
-    for t in threads:
-        t.start()
-    try:
-        for t in threads:
-            while t.is_alive():
-                t.join(0.2)
-    finally:
-        stop.set()
-        for w in workers:
-            w.close()  # unblocks a feeder waiting on its worker
-        for t in threads:
-            t.join(10)
-        bar.close()
-    return results
-
-
-class Worker:
-    """One long-lived ``python -m autograder.worker`` process, restarted after an overrun.
-
-    Methods for the caller: ``grade(job, stamp)`` (blocks at most the job's
-    time limit) and ``close()``. The process runs in its own session, so a
-    Ctrl-C in the terminal reaches only the parent, which then closes every
-    worker and kills what they started.
-    """
-
-    def __init__(self, log_path: Path, memory_mb: int | None):
-        self.log_path = log_path
-        self.memory_mb = memory_mb
-        self.proc: subprocess.Popen | None = None
-        self.closed = False  # set by close(): a job in flight is abandoned, not recorded
-
-    def start(self) -> None:
-        if self.closed:
-            raise RuntimeError("worker closed")
-        if self.proc is None or self.proc.poll() is not None:
-            self.proc = self._start()
-
-    def _start(self) -> subprocess.Popen:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        # --batch only names the batch in `ps`, so an instructor can tell workers apart.
-        cmd = [sys.executable, "-m", "autograder.worker", "--batch", str(self.log_path.parent.parent)]
-        if self.memory_mb:
-            cmd += ["--memory-mb", str(self.memory_mb)]
-        with open(self.log_path, "ab") as log:
-            return subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-                                    text=True, start_new_session=True)
-
-    def grade(self, job: Job, stamp: str) -> dict | None:
-        """Grade one job: a result row even when the worker overruns or dies,
-        None when the worker was closed meanwhile (Ctrl-C)."""
-        limit = job.limits["notebook_timeout"] + WORKER_OVERHEAD_S
-        started = time.monotonic()
-        job.result_path.unlink(missing_ok=True)
-        self.start()
-        answered = False
-        try:
-            self.proc.stdin.write(json.dumps(asdict(job)) + "\n")
-            self.proc.stdin.flush()
-            ready, _, _ = select.select([self.proc.stdout], [], [], limit)
-            answered = bool(ready) and bool(self.proc.stdout.readline())
-        except (OSError, ValueError):  # the worker died, or close() closed its pipes
-            answered = False
-        if self.closed:
-            job.result_path.unlink(missing_ok=True)
-            return None
-        if answered and job.result_path.exists():
-            result = json.loads(job.result_path.read_text(encoding="utf-8"))
-        else:
-            timed_out = time.monotonic() - started >= limit
-            self._stop_process()
-            reason = (f"grading did not finish within {limit} s and was stopped" if timed_out
-                      else f"the grading worker died (see {self.log_path})")
-            result = {**_row(job.student, job.lesson, "timeout" if timed_out else "error", reason),
-                      "tests": []}
-        result["fingerprint"] = stamp
-        result["seconds"] = round(time.monotonic() - started, 2)
-        result.setdefault("mode", "sandbox" if job.sandbox else "no-sandbox")
-        _write_json(job.result_path, result)
-        return result
-
-    def close(self) -> None:
-        """Stop the worker and everything it started; no further job is taken."""
-        self.closed = True
-        self._stop_process()
-
-    def _stop_process(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        try:
-            proc.stdin.close()
-        except OSError:
-            pass
-        try:
-            proc.wait(timeout=0.5)
-        except subprocess.TimeoutExpired:
-            pass
-        kill_tree(proc.pid)
-        proc.wait()
-        proc.stdout.close()
-
-
-def kill_tree(pid: int) -> None:
-    """Kill a process and everything it started (kernels run in their own sessions)."""
-    try:
-        root = psutil.Process(pid)
-        procs = root.children(recursive=True) + [root]
-    except psutil.NoSuchProcess:
-        return
-    for p in procs:
-        try:
-            p.kill()
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(procs, timeout=5)
 
 
 def _csv_row(result: dict) -> dict:
     return {k: result.get(k, "") for k in CSV_COLUMNS}
 
 
+def _cell(value) -> str:
+    """A CSV field a spreadsheet shows as text: a leading = + - @ (a formula) gets a quote mark."""
+    text = str(value)
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r") and not _is_number(text):
+        return "'" + text
+    return text
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
 def write_csv(path: Path, rows: list[dict]) -> None:
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: row.get(k, "") for k in CSV_COLUMNS})
-    os.replace(tmp, path)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: _cell(r.get(k, "")) for k in CSV_COLUMNS})
+    write_atomic(path, buffer.getvalue())
 
 
 def summary(rows: list[dict]) -> str:
     """A one-screen summary: counts by status and the mean score per lesson."""
+    from .discover import shown_name
+
     lines = []
     by_status: dict[str, int] = {}
     for r in rows:
@@ -328,11 +188,11 @@ def summary(rows: list[dict]) -> str:
         graded = [r for r in rows if r["lesson"] == lesson and r["status"] != "missing" and r["max_score"]]
         if graded:
             mean = sum(float(r["score"]) for r in graded) / len(graded)
-            lines.append(f"{lesson}: mean {mean:.1f} / {float(graded[0]['max_score']):g} "
+            lines.append(f"{shown_name(lesson)}: mean {mean:.1f} / {float(graded[0]['max_score']):g} "
                          f"over {len(graded)} submission(s)")
     problems = [r for r in rows if r["status"] not in ("graded", "missing")]
     for r in problems[:10]:
-        lines.append(f"  {r['status']:<11} {r['student_id']}/{r['lesson']}: {r['reason'][:100]}")
+        lines.append(shown_name(f"  {r['status']:<11} {r['student_id']}/{r['lesson']}: {str(r['reason'])[:100]}"))
     if len(problems) > 10:
         lines.append(f"  ... and {len(problems) - 10} more (see grades.csv)")
     return "\n".join(lines)

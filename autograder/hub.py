@@ -51,6 +51,7 @@ from pathlib import Path
 from .config import COURSE_ID, nbgrader_config
 from .lessons import REPO, CourseError
 from . import lessons as lessons_mod
+from .proctree import kill_tree
 
 HUB_VENV_CACHE = REPO / "build" / "hub-venv"
 PROXY_PREFIX = REPO / "build" / "hub-node"
@@ -401,25 +402,7 @@ def _port_open(port: int) -> bool:
 
 def stop_pid(pid: int, timeout: float = 15) -> None:
     """SIGTERM ``pid`` and its children, then SIGKILL whatever is left after ``timeout``."""
-    import psutil
-
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return
-    for p in procs:
-        try:
-            p.terminate()
-        except psutil.NoSuchProcess:
-            pass
-    _, alive = psutil.wait_procs(procs, timeout=timeout)
-    for p in alive:
-        try:
-            p.kill()
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(alive, timeout=5)
+    kill_tree(pid, grace=timeout)
 
 
 # Run as the instructor in their course folder: nbgrader's own settings files are read

@@ -29,6 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 PROBLEM_STATUSES = ("timeout", "kernel_died", "error")
+INTEGRITY_STATUSES = ("tampered", "rejected")  # listed first: rows an instructor must read
 TIMING_STEPS = ("prepare", "autograde", "feedback", "bookkeeping")
 TOP_FAILED = 10          # failed tests listed per lesson
 TOP_MESSAGES = 3         # messages shown per failed test
@@ -40,7 +41,9 @@ def write_report(results: list[dict], out: Path) -> Path:
     """Write ``out/report.html`` for ``results`` (one dict per submission); return its path."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    page = render(results)
+    from .sanitize import sanitize_page
+
+    page = sanitize_page(render(results))
     path = out / "report.html"
     tmp = path.with_suffix(".tmp")
     tmp.write_text(page, encoding="utf-8")
@@ -52,7 +55,7 @@ def render(results: list[dict]) -> str:
     """The report as one HTML string."""
     rows = [_clean(r) for r in results]
     lessons = sorted({r["lesson"] for r in rows if r["lesson"]})
-    parts = [_HEAD, f"<h1>Class report</h1>\n<p>{_overview(rows)}</p>"]
+    parts = [_HEAD, f"<h1>Class report</h1>\n<p>{_overview(rows)}</p>", _integrity_section(rows)]
     if not rows:
         parts.append("<p>No results yet: nothing was graded.</p>")
     parts.append(_lessons_table(rows, lessons))
@@ -90,6 +93,7 @@ def _clean(result: dict) -> dict:
         "incidents": [i for i in result.get("incidents") or [] if isinstance(i, dict)],
         "timing": {k: v for k, v in timing.items() if v is not None},
         "seconds": _num(result.get("seconds"), None),
+        "withheld_score": None if result.get("withheld_score") is None else _num(result.get("withheld_score")),
     }
 
 
@@ -182,6 +186,23 @@ def _failed_table(per_test: dict[str, list[tuple[float, dict]]]) -> str:
     more = f"<p>… and {len(failing) - TOP_FAILED} more failing test(s).</p>" if len(failing) > TOP_FAILED else ""
     return title + "\n" + _table(["test", "failed", "most common messages"], body, raw=True,
                                  css="failed") + more
+
+
+def _integrity_section(rows: list[dict]) -> str:
+    """Tampered rows (points withheld) and rejected solution cells, at the top of the page."""
+    flagged = sorted((r for r in rows if r["status"] in INTEGRITY_STATUSES),
+                     key=lambda r: (INTEGRITY_STATUSES.index(r["status"]), r["lesson"], r["student_id"]))
+    head = "<h2>Read these first: tampering and rejected solutions</h2>"
+    if not flagged:
+        return head + "\n<p>None: no submission altered the grader or broke the solution-cell policy.</p>"
+    body = []
+    for r in flagged:
+        withheld = r.get("withheld_score")
+        score = f"{r['score']:g} / {r['max_score']:g}" + (
+            f" (withheld: {_num(withheld):g})" if withheld is not None else "")
+        body.append([_e(r["student_id"]), _e(r["lesson"]), f"<b>{_e(r['status'])}</b>",
+                     _e(_cut(r["reason"])) or "—", score])
+    return head + "\n" + _table(["student", "lesson", "status", "why", "score"], body, raw=True, css="problems")
 
 
 def _problems_section(rows: list[dict]) -> str:

@@ -95,8 +95,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from jupyter_client.manager import AsyncKernelManager
 from nbgrader.preprocessors import Execute
+
+from .audit import JudgeKernelManager
 from traitlets import Integer, List, Unicode, default
 from traitlets.config import Config
 
@@ -209,6 +210,8 @@ def bwrap_command(
     etc_dir: Path,
     memory_mb: int,
     tmp_mb: int = 256,
+    shm_mb: int = 64,
+    work_mb: int = 64,
     max_tasks: int = 1024,
     file_mb: int = 256,
     thread_stack_kb: int = 2048,
@@ -250,17 +253,23 @@ def bwrap_command(
     args += [
         "--proc", "/proc",
         "--dev", "/dev",
+        # --dev shares the host's /dev/shm (a 12 GB tmpfs here): a sized private one instead.
+        "--size", str(shm_mb << 20), "--perms", "1777", "--tmpfs", "/dev/shm",
         "--size", str(tmp_mb << 20), "--perms", "1777", "--tmpfs", "/tmp",
     ]
     # After the private /tmp: bwrap applies mounts in order, and a course
     # installed under /tmp (a CI clone) must not be hidden by the tmpfs.
     for path in runtime_paths if runtime_paths is not None else _runtime_paths():
         args += ["--ro-bind", path, path]
+    # The working folder is a sized tmpfs (what the kernel writes never reaches the
+    # host's disk), with the submission's own entries bound into it read-only.
     args += [
         "--bind", str(ipc_dir), str(ipc_dir),
-        "--bind", str(workdir), inside_work,
-        "--chdir", inside_work,
+        "--size", str(work_mb << 20), "--perms", "0755", "--tmpfs", inside_work,
     ]
+    for entry in sorted(os.listdir(workdir)) if workdir.is_dir() else []:
+        args += ["--ro-bind", str(workdir / entry), f"{inside_work}/{entry}"]
+    args += ["--chdir", inside_work]
     inside_env = {
         "PATH": f"{sys.prefix}/bin:/usr/local/bin:/usr/bin:/bin",
         "HOME": "/tmp",
@@ -299,12 +308,12 @@ def bwrap_command(
 # ------------------------------------------------------------------ cgroups
 
 
-def _pids_cgroup_parent() -> Path | None:
-    """A pids-cgroup folder this process may create children in, or None.
+def _cgroup_parent(controller: str) -> Path | None:
+    """A cgroup folder of ``controller`` this process may create children in, or None.
 
-    cgroup v1: the ``pids`` hierarchy at our own cgroup. cgroup v2: our own
-    cgroup, only when ``pids`` is already enabled for its children (enabling
-    it would need moving this process: not ours to do).
+    cgroup v1: the controller's hierarchy at our own cgroup. cgroup v2: our
+    own cgroup, only when the controller is already enabled for its children
+    (enabling it would need moving this process: not ours to do).
     """
     try:
         lines = Path("/proc/self/cgroup").read_text().splitlines()
@@ -312,8 +321,8 @@ def _pids_cgroup_parent() -> Path | None:
         return None
     for line in lines:
         _, controllers, path = line.split(":", 2)
-        if "pids" in controllers.split(","):
-            base = Path("/sys/fs/cgroup/pids") / path.lstrip("/")
+        if controller in controllers.split(","):
+            base = Path("/sys/fs/cgroup") / controller / path.lstrip("/")
             if base.is_dir() and os.access(base, os.W_OK):
                 return base
     for line in lines:
@@ -323,11 +332,15 @@ def _pids_cgroup_parent() -> Path | None:
                 base = root / path.lstrip("/")
                 control = base / "cgroup.subtree_control"
                 try:
-                    if "pids" in control.read_text().split() and os.access(base, os.W_OK):
+                    if controller in control.read_text().split() and os.access(base, os.W_OK):
                         return base
                 except OSError:
                     continue
     return None
+
+
+def _pids_cgroup_parent() -> Path | None:
+    return _cgroup_parent("pids")
 
 
 def _sweep_stale_cgroups(parent: Path) -> None:
@@ -344,21 +357,45 @@ def _sweep_stale_cgroups(parent: Path) -> None:
             pass  # alive, someone else's
 
 
-def _make_pids_cgroup(max_tasks: int) -> Path | None:
-    """A fresh cgroup with ``pids.max = max_tasks``, or None if none can be made."""
-    parent = _pids_cgroup_parent()
-    if parent is None:
-        return None
-    _sweep_stale_cgroups(parent)
-    group = parent / f"course-sandbox-{os.getpid()}-{time.monotonic_ns()}"
-    try:
-        group.mkdir()
-        (group / "pids.max").write_text(str(max_tasks))
-    except OSError:
-        with contextlib.suppress(OSError):
-            group.rmdir()
-        return None
-    return group
+#: What each controller's limit file is called, and how the limit is written.
+_LIMITS = {
+    "pids": [("pids.max", str)],
+    "memory": [("memory.limit_in_bytes", str), ("memory.max", str), ("memory.swap.max", lambda _: "0")],
+}
+
+
+def _make_cgroups(max_tasks: int, memory_bytes: int) -> list[Path]:
+    """Fresh cgroups limiting tasks (pids) and memory, as far as this process may make them.
+
+    On cgroup v2 both limits live in one folder; on v1 one folder per
+    controller. Returns the folders a sandbox joins (none where no cgroup
+    can be made: then RLIMIT_AS per process and the tmpfs sizes are the bounds).
+    """
+    name = f"course-sandbox-{os.getpid()}-{time.monotonic_ns()}"
+    groups: list[Path] = []
+    for controller, value in (("pids", max_tasks), ("memory", memory_bytes)):
+        parent = _cgroup_parent(controller)
+        if parent is None:
+            continue
+        _sweep_stale_cgroups(parent)
+        group = parent / name
+        try:
+            group.mkdir(exist_ok=True)
+            written = False
+            for file_name, render in _LIMITS[controller]:
+                if (group / file_name).exists():
+                    (group / file_name).write_text(render(value))
+                    written = written or file_name != "memory.swap.max"
+            if not written:
+                raise OSError(f"no {controller} limit file")
+        except OSError:
+            if group not in groups:
+                with contextlib.suppress(OSError):
+                    group.rmdir()
+            continue
+        if group not in groups:
+            groups.append(group)
+    return groups
 
 
 def _remove_cgroup(group: Path, timeout: float = 5.0) -> None:
@@ -385,18 +422,21 @@ def kill_leftovers() -> None:
     A backstop the grading worker calls after each submission: a sandbox
     whose kernel manager was never cleaned up still ends here.
     """
-    parent = _pids_cgroup_parent()
-    if parent is None:
-        return
-    for group in parent.glob(f"course-sandbox-{os.getpid()}-*"):
-        _remove_cgroup(group)
+    for controller in ("pids", "memory"):
+        parent = _cgroup_parent(controller)
+        if parent is not None:
+            for group in parent.glob(f"course-sandbox-{os.getpid()}-*"):
+                _remove_cgroup(group)
 
 
 # ------------------------------------------------------------ kernel manager
 
 
-class SandboxKernelManager(AsyncKernelManager):
-    """An AsyncKernelManager whose kernels run in bubblewrap (see module doc).
+class SandboxKernelManager(JudgeKernelManager):
+    """A judge kernel manager whose kernels run in bubblewrap (see module doc).
+
+    The judge's audit socket lives in the kernel's ipc folder, the one
+    folder of the grader's that is bound into the sandbox.
 
     Each start makes a fresh copy of ``submission_dir`` under ``runtime_dir``
     and a fresh short folder for the ipc sockets and connection file
@@ -417,6 +457,8 @@ class SandboxKernelManager(AsyncKernelManager):
     ).tag(config=True)
     memory_mb = Integer(1024, help="RLIMIT_AS of every sandbox process, in MiB.").tag(config=True)
     tmp_mb = Integer(256, help="Size of the private /tmp tmpfs, in MiB.").tag(config=True)
+    shm_mb = Integer(64, help="Size of the private /dev/shm tmpfs, in MiB.").tag(config=True)
+    work_mb = Integer(64, help="Size of the writable working folder (a tmpfs), in MiB.").tag(config=True)
     max_tasks = Integer(
         1024,
         help="Threads + processes the sandbox may hold: RLIMIT_NPROC inside the user "
@@ -504,20 +546,34 @@ class SandboxKernelManager(AsyncKernelManager):
         self._workdir = holder / submission.name
         shutil.copytree(submission, self._workdir, symlinks=True)
         self._etc = _etc_files(runtime)["passwd"].parent
-        self._cgroup = _make_pids_cgroup(self.max_tasks) if self.pids_cgroup == "auto" else None
+        self._cgroups = (_make_cgroups(self.max_tasks, self.total_memory_bytes())
+                         if self.pids_cgroup == "auto" else [])
         return await super()._async_pre_start_kernel(**kw)
 
     pre_start_kernel = _async_pre_start_kernel
 
+    def total_memory_bytes(self) -> int:
+        """One bound for the whole sandbox (its memory cgroup): every process's memory
+        and everything stored in its tmpfs folders together."""
+        return (self.memory_mb + self.tmp_mb + self.shm_mb + self.work_mb) << 20
+
+    def _audit_folder(self) -> Path:
+        return self._ipc_dir
+
+    def judge_env(self) -> dict[str, str]:
+        return {"PYTHONSAFEPATH": "1", "IPYTHONDIR": "/tmp/ipython", "PYTHONNOUSERSITE": "1"}
+
     def format_kernel_cmd(self, extra_arguments=None):
         cmd = super().format_kernel_cmd(extra_arguments=extra_arguments)
         env = {k: os.environ[k] for k in self.passthrough_env if k in os.environ}
+        env.update(self.judge_env())
         enter_cgroup = []
-        if getattr(self, "_cgroup", None) is not None:
+        if getattr(self, "_cgroups", None):
             # The launcher joins the cgroup itself, then becomes prlimit+bwrap:
             # every sandbox task is counted from the first fork on.
-            enter_cgroup = ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"',
-                            str(self._cgroup / "cgroup.procs")]
+            enter_cgroup = ["/bin/sh", "-c",
+                            'while [ "$1" != -- ]; do echo $$ > "$1" || exit 1; shift; done; shift; exec "$@"',
+                            "enter-cgroups", *(str(g / "cgroup.procs") for g in self._cgroups), "--"]
         return enter_cgroup + bwrap_command(
             cmd,
             workdir=self._workdir,
@@ -525,6 +581,8 @@ class SandboxKernelManager(AsyncKernelManager):
             etc_dir=self._etc,
             memory_mb=self.memory_mb,
             tmp_mb=self.tmp_mb,
+            shm_mb=self.shm_mb,
+            work_mb=self.work_mb,
             max_tasks=self.max_tasks,
             file_mb=self.file_mb,
             runtime_paths=list(self.runtime_paths),
@@ -543,10 +601,9 @@ class SandboxKernelManager(AsyncKernelManager):
             while process.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.01)
         await super()._async_cleanup_resources(restart=restart)
-        group = getattr(self, "_cgroup", None)
-        if group is not None:
+        for group in getattr(self, "_cgroups", None) or []:
             _remove_cgroup(group)
-            self._cgroup = None
+        self._cgroups = []
         ipc_dir = getattr(self, "_ipc_dir", None)
         if ipc_dir is not None and not restart:
             shutil.rmtree(ipc_dir, ignore_errors=True)

@@ -1,15 +1,23 @@
 """Grade one submission in a throw-away nbgrader course directory.
 
-Each submission gets its own copy of the lesson's source and gradebook, so
-workers never share a SQLite file, a half-graded submission never touches
-the instructor's files, and grading in parallel gives the same result as
-grading one at a time. Run as ``python -m autograder.worker`` by ``autograder.grade``: the
-caller bounds each job in time and kills the worker's whole process tree
-when a job overruns, so even a worker that nbgrader itself cannot stop is
-ended. A worker serves many jobs in turn (``serve``).
+The pipeline for one submission, in order:
 
-The result (one JSON file) holds the score, the status (graded, timeout,
-kernel_died, error), why, and each test cell's points and message.
+1. read the submitted notebook as data (never through a link, bounded in size);
+2. build the normalized notebook (:mod:`autograder.normalize`): the lesson's
+   own cells, demos left out, the student's solution cells put in after the
+   policy check (:mod:`autograder.policy`);
+3. nbgrader ``autograde`` runs it in a fresh judge kernel (sandboxed, safe
+   path, audit hook: :mod:`autograder.audit`), then ``generate_feedback``;
+4. the verdict: points per test from the gradebook, exercises whose solution
+   was not taken set to 0, a tampered submission's points withheld, every
+   message checked for quotes of hidden tests (:mod:`autograder.leaks`).
+
+Each submission gets its own copy of the lesson's source and gradebook, so
+workers never share a SQLite file and grading in parallel gives the same
+result as grading one at a time. The worker writes nothing of the batch's
+outputs: it answers with the :class:`~autograder.results.Result` and the
+files to publish (the graded notebook, the feedback), and the parent
+``course grade`` process is their only writer.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ import json
 import os
 import resource
 import shutil
+import stat
 import sys
 import tempfile
 import time
@@ -25,106 +34,151 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .config import COURSE_ID, Limits, nbgrader_config
+from .discover import shown_name
+from .results import STATUS_ORDER, Result
 
-STATUS_ORDER = ["graded", "timeout", "kernel_died", "error"]
+__all__ = ["Job", "run", "serve", "main", "graded_cell_error", "read_submitted"]
 
 
 @dataclass
 class Job:
-    """What one worker grades and where its results go."""
+    """What one worker grades."""
 
     student: str
     lesson: str
     submission: str          # SUBMISSIONS/<student>/<lesson> (read only)
-    template: str            # course dir with source/<lesson> and gradebook.db
-    out: str                 # the batch's output folder
+    template: str            # course dir with source/, release/ and gradebook.db
     limits: dict = field(default_factory=lambda: asdict(Limits()))
-    sandbox: bool = False
+    sandbox: bool = True
 
-    @property
-    def result_path(self) -> Path:
-        return Path(self.out) / "results" / self.student / f"{self.lesson}.json"
+
+class SubmissionError(Exception):
+    """The submission cannot be graded as handed in; the message says why."""
 
 
 def run(job: Job) -> dict:
-    """Grade ``job`` and return (and write) its result."""
+    """Grade ``job``: ``{"result": Result dict, "files": {relative path: text}}``."""
     with tempfile.TemporaryDirectory(prefix="course-grade-") as tmp:
-        result = _grade_in(Path(tmp), job)
-    _write_json(job.result_path, result)
-    return result
+        result, files = _grade_in(Path(tmp), job)
+    return {"result": result.to_dict(), "files": files}
 
 
-def _grade_in(work: Path, job: Job) -> dict:
+def _grade_in(work: Path, job: Job) -> tuple[Result, dict]:
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
 
+    from . import normalize as norm
+
     started = time.perf_counter()
-    base = {"student_id": job.student, "lesson": job.lesson, "score": 0.0,
-            "max_score": 0.0, "status": "error", "reason": "", "tests": [],
-            "mode": "sandbox" if job.sandbox else "no-sandbox"}
+    result = Result(student_id=job.student, lesson=job.lesson,
+                    mode="sandbox" if job.sandbox else "no-sandbox")
     template = Path(job.template)
     shutil.copytree(template / "source" / job.lesson, work / "source" / job.lesson)
     shutil.copy2(template / "gradebook.db", work / "gradebook.db")
-    base["max_score"] = _max_score(work, job.lesson)
-    problem = _copy_submission(Path(job.submission), work / "submitted" / job.student / job.lesson,
-                               work / "source" / job.lesson)
-    if problem:
-        return {**base, "reason": problem}
+    result.max_score = _max_score(work, job.lesson)
+    release_path = next((template / "release" / job.lesson).glob("*.ipynb"))
+    try:
+        submitted = read_submitted(Path(job.submission), release_path.name,
+                                   max_bytes=Limits(**job.limits).max_notebook_mb << 20)
+    except SubmissionError as problem:
+        result.reason = str(problem)
+        return result, {}
+    import nbformat
+
+    normalized = norm.normalize(nbformat.read(release_path, as_version=4), submitted, job.lesson)
+    result.decisions = [asdict(d) for d in normalized.decisions]
+    target = work / "submitted" / job.student / job.lesson
+    target.mkdir(parents=True)
+    nbformat.write(normalized.notebook, target / release_path.name)
+    empty_cwd = work / "cwd" / job.lesson
+    empty_cwd.mkdir(parents=True)
 
     limits = Limits(**job.limits)
     config = nbgrader_config(work, limits)
     incidents_file = work / "incidents.jsonl"
     config.BoundedExecute.incident_file = str(incidents_file)
+    from .policy import allows_processes
+
+    config.JudgeKernelManager.allow_processes = allows_processes(job.lesson)
     if job.sandbox:
         from . import sandbox
 
-        sandbox.configure(config, submission_dir=work / "submitted" / job.student / job.lesson,
-                          runtime_dir=work / "runtime", memory_mb=limits.memory_mb)
+        sandbox.configure(config, submission_dir=empty_cwd, runtime_dir=work / "runtime",
+                          memory_mb=limits.memory_mb)
     api = NbGraderAPI(CourseDirectory(config=config), config=config)
     timing = {"prepare": time.perf_counter() - started}
     mark = time.perf_counter()
     outcome = api.autograde(job.lesson, job.student, force=True, create=True)
     timing["autograde"] = time.perf_counter() - mark
-    incidents = _read_incidents(incidents_file)
+    result.incidents = _read_incidents(incidents_file)
     if not outcome["success"]:
-        return {**base, "reason": "nbgrader could not grade it: " + _last_error(outcome), "incidents": incidents}
+        result.reason = "nbgrader could not grade it: " + _last_error(outcome)
+        return result, {}
+
+    mark = time.perf_counter()
+    graded_dir = work / "autograded" / job.student / job.lesson
+    lost = normalized.lost()
+    tampered = [i for i in result.incidents if i["kind"] == "tampered"]
+    _settle_scores(work, job, lost, withhold_all=bool(tampered))
+    _note_decisions(graded_dir / release_path.name, normalized.rejected(), tampered)
+    timing["bookkeeping"] = time.perf_counter() - mark
     mark = time.perf_counter()
     feedback = api.generate_feedback(job.lesson, job.student, force=True)
     timing["feedback"] = time.perf_counter() - mark
 
-    mark = time.perf_counter()
-    result = {**base, **_scores(work, job), "incidents": incidents}
-    result["status"], result["reason"] = _status(incidents)
+    scores = _scores(work, job, lost)
+    result.score, result.max_score, result.tests = scores["score"], scores["max_score"], scores["tests"]
+    if tampered:
+        result.withheld_score = scores["withheld"]
+    result.status, result.reason = _status(result.incidents, normalized.rejected())
     if not feedback["success"]:
-        result["reason"] = (result["reason"] + "; " if result["reason"] else "") + "no feedback: " + _last_error(feedback)
-    _publish(work, job)
-    timing["bookkeeping"] = time.perf_counter() - mark
-    result["timing"] = {k: round(v, 3) for k, v in timing.items()}
-    return result
+        result.reason = (result.reason + "; " if result.reason else "") + "no feedback: " + _last_error(feedback)
+    result.timing = {k: round(v, 3) for k, v in timing.items()}
+    return result, _published_files(work, job)
 
 
-def _copy_submission(src: Path, dest: Path, source: Path) -> str | None:
-    """Copy the student's folder for grading; say what is wrong with it, if anything."""
-    import nbformat
+# ---------------------------------------------------------------- the submission
 
-    expected = sorted(p.name for p in source.glob("*.ipynb"))
-    notebooks = sorted(p for p in src.glob("*.ipynb"))
+
+def read_submitted(folder: Path, expected: str, *, max_bytes: int = 20 << 20) -> dict:
+    """The submitted notebook of ``folder`` as a dict, read as data: never through a link,
+    and not at all when it is over ``max_bytes``."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError as error:
+        raise SubmissionError(f"cannot list the submission folder: {error.strerror}")
+    notebooks = [e for e in entries if e.name.endswith(".ipynb")]
     if not notebooks:
-        return f"no notebook in {src} (expected {', '.join(expected)})"
-    shutil.copytree(src, dest, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
-    for nb_path in notebooks:
-        try:
-            nbformat.read(nb_path, as_version=4)
-        except Exception as exc:
-            return f"{nb_path.name} is not a readable notebook: {str(exc).splitlines()[0][:200]}"
-    names = [p.name for p in notebooks]
-    if len(expected) == 1 and names != expected:
-        if len(names) == 1:
-            # A renamed download ("lesson (1).ipynb"): grade it under the expected name.
-            (dest / names[0]).rename(dest / expected[0])
-        else:
-            return f"expected {expected[0]}, found {', '.join(names)}"
-    return None
+        raise SubmissionError(f"no notebook in the submission (expected {expected})")
+    chosen = [e for e in notebooks if e.name == expected] or notebooks
+    if len(chosen) > 1:
+        raise SubmissionError(f"expected {expected}, found {', '.join(sorted(shown_name(e.name) for e in notebooks))}")
+    entry = chosen[0]
+    info = entry.stat(follow_symlinks=False)
+    if stat.S_ISLNK(info.st_mode):
+        raise SubmissionError(f"{shown_name(entry.name)} is a symbolic link, not a notebook: not graded")
+    if not stat.S_ISREG(info.st_mode):
+        raise SubmissionError(f"{shown_name(entry.name)} is not a regular file: not graded")
+    if info.st_size > max_bytes:
+        raise SubmissionError(f"{shown_name(entry.name)} is {info.st_size / 2**20:.0f} MB, over the "
+                              f"{max_bytes // 2**20} MB limit: not graded")
+    try:
+        fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW)
+        with os.fdopen(fd, "rb") as f:
+            raw = f.read(max_bytes + 1)
+    except OSError as error:
+        raise SubmissionError(f"cannot read {shown_name(entry.name)}: {error.strerror}")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as error:
+        raise SubmissionError(f"{shown_name(entry.name)} is not a readable notebook: {str(error).splitlines()[0][:200]}")
+    if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
+        raise SubmissionError(f"{shown_name(entry.name)} is not a readable notebook: it has no list of cells")
+    data["cells"] = [c for c in data["cells"] if isinstance(c, dict)]
+    return data
+
+
+# ------------------------------------------------------------------- the verdict
 
 
 def _max_score(work: Path, lesson: str) -> float:
@@ -134,50 +188,114 @@ def _max_score(work: Path, lesson: str) -> float:
         return float(gb.find_assignment(lesson).max_score)
 
 
-def _scores(work: Path, job: Job) -> dict:
-    """Score, max and per-test points and messages from the worker's gradebook."""
+def _settle_scores(work: Path, job: Job, lost: dict[str, str], *, withhold_all: bool) -> None:
+    """Set to 0 in the gradebook what must earn nothing, so feedback and grades agree."""
+    if not lost and not withhold_all:
+        return
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{work / 'gradebook.db'}", COURSE_ID) as gb:
+        for nb in gb.find_submission(job.lesson, job.student).notebooks:
+            for grade in nb.grades:
+                if withhold_all or grade.name in lost:
+                    grade.manual_score = 0.0
+        gb.db.commit()
+
+
+def graded_cell_error(cell) -> str | None:
+    """``Name: message`` of a graded cell's last error output, or None if it passed."""
+    errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+    if not errors:
+        return None
+    return f"{errors[-1].get('ename')}: {errors[-1].get('evalue')}"
+
+
+def _scores(work: Path, job: Job, lost: dict[str, str]) -> dict:
+    """Score, max and per-test points and messages; messages that quote hidden tests withheld."""
     import nbformat
     from nbgrader.api import Gradebook
 
+    from .leaks import WITHHELD, hidden_lines, quotes_hidden
+
+    source_nb = next((work / "source" / job.lesson).glob("*.ipynb"))
+    secret = hidden_lines(c.source for c in nbformat.read(source_nb, as_version=4).cells)
     messages = {}
     for nb_path in (work / "autograded" / job.student / job.lesson).glob("*.ipynb"):
         for cell in nbformat.read(nb_path, as_version=4).cells:
             meta = cell.metadata.get("nbgrader", {})
             if meta.get("grade") and cell.cell_type == "code":
-                errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
-                if errors:
-                    messages[meta["grade_id"]] = f"{errors[-1].get('ename')}: {errors[-1].get('evalue')}"[:500]
+                message = graded_cell_error(cell)
+                if message:
+                    messages[meta["grade_id"]] = WITHHELD if quotes_hidden(message, secret) else message[:500]
     with Gradebook(f"sqlite:///{work / 'gradebook.db'}", COURSE_ID) as gb:
         sub = gb.find_submission(job.lesson, job.student)
-        tests = []
+        tests, withheld = [], 0.0
         for nb in sub.notebooks:
             for grade in nb.grades:
+                message = messages.get(grade.name, "")
+                if grade.name in lost:
+                    message = f"not graded: {lost[grade.name]}"[:500]
+                if grade.name not in lost:
+                    withheld += float(grade.auto_score or 0.0)
                 tests.append({"name": grade.name, "notebook": nb.name, "score": float(grade.score),
-                              "max_score": float(grade.max_score),
-                              "message": messages.get(grade.name, "")})
-        return {"score": float(sub.score), "max_score": float(sub.max_score), "tests": tests}
+                              "max_score": float(grade.max_score), "message": message})
+        return {"score": float(sub.score), "max_score": float(sub.max_score), "tests": tests,
+                "withheld": withheld}
 
 
-def _status(incidents: list[dict]) -> tuple[str, str]:
+def _status(incidents: list[dict], rejected: list) -> tuple[str, str]:
+    """The row's status (the first in STATUS_ORDER that applies) and its reason."""
     kinds = {i["kind"] for i in incidents}
-    reasons = "; ".join(f"{i['cell']}: {i['message']}" for i in incidents if i["kind"] != "output_capped")
+    found = set()
+    if "tampered" in kinds:
+        found.add("tampered")
+    if "audit_missing" in kinds:
+        found.add("error")
     if "kernel_died" in kinds:
-        return "kernel_died", reasons
+        found.add("kernel_died")
     if kinds & {"timeout", "notebook_timeout"}:
-        return "timeout", reasons
-    return "graded", "; ".join(i["message"] for i in incidents)
+        found.add("timeout")
+    if rejected:
+        found.add("rejected")
+    status = next((s for s in STATUS_ORDER if s in found), "graded")
+    reasons = [f"{i['cell']}: {i['message']}" if i.get("cell") else i["message"]
+               for i in incidents if i["kind"] != "output_capped"]
+    reasons += [f"{d.grade_id} {d.status}: {d.message}" for d in rejected]
+    reasons += [i["message"] for i in incidents if i["kind"] == "output_capped"][:1]
+    return status, "; ".join(reasons)
 
 
-def _publish(work: Path, job: Job) -> None:
-    """Copy the graded notebook and the feedback into the batch's output folder."""
-    out = Path(job.out)
+def _note_decisions(graded_nb: Path, rejected: list, tampered: list[dict]) -> None:
+    """Open the graded notebook (and so the feedback) with what grading refused, and why."""
+    if not (rejected or tampered) or not graded_nb.exists():
+        return
+    import nbformat
+
+    lines = ["**Grading notes**", ""]
+    for incident in tampered:
+        lines.append(f"- Grading found code that alters the grader, in `{incident['cell']}`: "
+                     f"{incident['message']}. The points of this notebook are withheld.")
+    for decision in rejected:
+        lines.append(f"- `{decision.grade_id}` was not graded ({decision.status}): {decision.message}")
+    nb = nbformat.read(graded_nb, as_version=4)
+    nb.cells.insert(0, nbformat.v4.new_markdown_cell("\n".join(lines)))
+    nbformat.write(nb, graded_nb)
+
+
+def _published_files(work: Path, job: Job) -> dict[str, str]:
+    """The graded notebook and the feedback (sanitised: nothing live), as text keyed by their path
+    under the batch's output."""
+    from .sanitize import sanitize_page
+
+    files = {}
     for kind in ("autograded", "feedback"):
-        src = work / kind / job.student / job.lesson
-        dest = out / kind / job.student / job.lesson
-        if dest.exists():
-            shutil.rmtree(dest)
-        if src.exists():
-            shutil.copytree(src, dest, ignore=shutil.ignore_patterns("timestamp.txt"))
+        folder = work / kind / job.student / job.lesson
+        for path in sorted(folder.rglob("*")) if folder.is_dir() else []:
+            if path.is_file() and not path.is_symlink() and path.name != "timestamp.txt" \
+                    and path.suffix in (".ipynb", ".html"):
+                text = path.read_text(encoding="utf-8", errors="replace")
+                files[str(path.relative_to(work))] = sanitize_page(text) if path.suffix == ".html" else text
+    return files
 
 
 def _read_incidents(path: Path) -> list[dict]:
@@ -193,12 +311,7 @@ def _last_error(outcome: dict) -> str:
     return (errors or lines or ["unknown error"])[-1][:300]
 
 
-def _write_json(path: Path, data: dict) -> None:
-    """Write atomically, so an interrupted batch never leaves half a result."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
-    os.replace(tmp, path)
+# --------------------------------------------------------------------- serving
 
 
 def _limit_memory(memory_mb: int) -> None:
@@ -208,13 +321,15 @@ def _limit_memory(memory_mb: int) -> None:
 
 
 def serve(stdin=sys.stdin, stdout=sys.stdout) -> None:
-    """Grade jobs read as JSON lines; answer each with one line naming its result.
+    """Grade jobs read as JSON lines; answer each with one JSON line (see :func:`run`).
 
     One long-lived worker pays for Python and nbgrader's imports once, not
     once per submission. Anything nbgrader or a kernel prints goes to stderr,
     so stdout carries only the answers. After each job, every process the
     job left behind (a student's server or child process) is killed.
     """
+    from .proctree import kill_children
+
     _die_with_parent()
     answers = os.fdopen(os.dup(stdout.fileno()), "w", buffering=1)
     os.dup2(sys.stderr.fileno(), stdout.fileno())
@@ -227,49 +342,35 @@ def serve(stdin=sys.stdin, stdout=sys.stdout) -> None:
             continue
         job = Job(**json.loads(line))
         try:
-            run(job)
+            answer = run(job)
         except Exception as exc:  # a bug or a broken course dir: report, keep serving
-            _write_json(job.result_path, {"student_id": job.student, "lesson": job.lesson,
-                                          "score": 0.0, "max_score": 0.0, "status": "error",
-                                          "reason": f"grading failed: {type(exc).__name__}: {exc}"[:300],
-                                          "tests": []})
-        _kill_leftovers()
+            failed = Result(student_id=job.student, lesson=job.lesson, status="error",
+                            reason=f"grading failed: {type(exc).__name__}: {exc}"[:300],
+                            mode="sandbox" if job.sandbox else "no-sandbox")
+            answer = {"result": failed.to_dict(), "files": {}}
+        kill_children()
         if job.sandbox:
             from . import sandbox
 
             sandbox.kill_leftovers()
-        answers.write(json.dumps({"done": str(job.result_path)}) + "\n")
+        answers.write(json.dumps(answer) + "\n")
 
 
 def _die_with_parent() -> None:
-    """If the grading command is killed (kill -9), stop at once with everything started.
-
-    Otherwise a worker would finish its job and write a result after a newer
-    batch had started grading the same submission.
-    """
+    """If the grading command is killed (kill -9), stop at once with everything started."""
     import threading
+
+    from .proctree import kill_children
 
     parent = os.getppid()
 
     def watch():
         while os.getppid() == parent:
             time.sleep(0.5)
-        _kill_leftovers()
+        kill_children()
         os._exit(1)
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
-
-
-def _kill_leftovers() -> None:
-    import psutil
-
-    children = psutil.Process().children(recursive=True)
-    for child in children:
-        try:
-            child.kill()
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(children, timeout=5)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,5 +1,6 @@
 """Does the `course` command explain itself, and does `course check` tell a student the truth?"""
 
+import nbformat
 import pytest
 
 from submissions import MINI_COURSE, make_submission, run_course
@@ -52,6 +53,20 @@ def test_check_reports_passes_failures_and_todo_and_says_hidden_tests_are_not_ru
 
 
 @pytest.mark.slow
+def test_check_names_a_forbidden_construct_before_hand_in(tmp_path):
+    """Does `course check` report a solution cell the grader would reject, with its line and construct?"""
+    nb = make_submission(tmp_path, "me", "01-mini", {
+        "double": "def double(x):\n    return 2 * x\nprint(In[-1])",
+        "total": "import sys\ndef total(items):\n    return sum(items)",
+    }, notebooks=MINI_COURSE)
+    proc = run_course("check", str(nb), notebooks=MINI_COURSE)
+    assert proc.returncode == 1
+    assert "REJECTED  double" in proc.stdout and "line 3: In" in proc.stdout
+    assert "REJECTED  total" in proc.stdout and "line 1: import sys" in proc.stdout
+    assert "grading would score those exercises 0" in proc.stdout
+
+
+@pytest.mark.slow
 def test_solutions_never_overwrite_a_learners_folder(tmp_path):
     """Does `course solutions` write the source lesson once and refuse to overwrite it?"""
     proc = run_course("solutions", "01", "--out", str(tmp_path), notebooks=MINI_COURSE)
@@ -88,3 +103,38 @@ def test_a_platform_zip_is_collected_graded_and_reported(tmp_path):
     assert proc.returncode == 0, proc.stderr
     report = (tmp_path / "graded" / "report.html").read_text()
     assert "double_hidden" in report and "data:image/png;base64," in report
+
+
+@pytest.mark.slow
+def test_check_shows_a_hidden_only_test_as_hidden_never_as_pass(tmp_path):
+    """On the student's copy, is a test cell whose checks are all hidden shown as HIDDEN, and left
+    out of the passed count?"""
+    proc = run_course("release", "--out", str(tmp_path), notebooks=MINI_COURSE)
+    assert proc.returncode == 0, proc.stderr
+    nb_path = tmp_path / "01-mini" / "01-mini.ipynb"
+    nb = nbformat.read(nb_path, as_version=4)
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "double":
+            cell.source = "def double(x):\n    return 2 * x"
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "total":
+            cell.source = "def total(items):\n    return sum(items)"
+    nbformat.write(nb, nb_path)
+    out = run_course("check", str(nb_path), notebooks=MINI_COURSE).stdout
+    assert "HIDDEN  double_hidden" in out and "PASS  double_hidden" not in out
+    assert "2 of 2 test cells passed their visible checks" in out
+    assert "1 test cell(s) (2 pt) have only hidden checks" in out
+
+
+@pytest.mark.slow
+def test_check_hidden_runs_the_hidden_tests_and_shows_no_code(tmp_path):
+    """Does `course check --hidden` report hidden tests by name and message, never their code, and
+    can an instructor turn it off?"""
+    nb = make_submission(tmp_path, "me", "01-mini", {"double": "def double(x):\n    return x + 2"},
+                         notebooks=MINI_COURSE)
+    proc = run_course("check", "--hidden", str(nb), notebooks=MINI_COURSE)
+    assert proc.returncode == 1
+    assert "FAIL  double_hidden" in proc.stdout and "expected -6, got -1" in proc.stdout
+    assert "PASS  total_basic" in proc.stdout
+    assert "SECRET_HIDDEN_MARKER" not in proc.stdout + proc.stderr
+    off = run_course("check", "--hidden", str(nb), notebooks=MINI_COURSE, env={"COURSE_HIDDEN_CHECKS": "off"})
+    assert off.returncode == 2 and "turned off" in off.stderr

@@ -247,3 +247,65 @@ def test_a_zip_bomb_is_refused_before_unpacking(tmp_path, monkeypatch):
     with pytest.raises(CourseError, match="would unpack"):
         collect_zip(zip_path, tmp_path / "s", lesson=LESSON)
     assert not (tmp_path / "s").exists()
+
+
+def _unix_entry(name: str, mode: int, when=NEW) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, when)
+    info.create_system = 3  # made on Unix: its mode bits are in external_attr
+    info.external_attr = mode << 16
+    return info
+
+
+def test_no_mode_bit_link_or_special_entry_survives_collection(tmp_path):
+    """Does a setuid, executable, symlink or FIFO entry become at most a plain 0644 file?"""
+    import stat
+
+    zip_path = tmp_path / "modes.zip"
+    with zipfile.ZipFile(zip_path, "w") as archive:
+        archive.writestr(_unix_entry(f"alice_1_{LESSON}.ipynb", 0o104755), b"alice")       # setuid, executable
+        archive.writestr(_unix_entry(f"bob_2_{LESSON}.ipynb", 0o120777), b"/etc/shadow")  # a symlink entry
+        archive.writestr(_unix_entry(f"carol_3_{LESSON}.ipynb", 0o010644), b"fifo")       # a FIFO entry
+        archive.writestr(_unix_entry("dave_4_run.ipynb", 0o102755), b"dave")              # setgid
+    out = tmp_path / "submitted"
+    result = collect_zip(zip_path, out, lesson=LESSON)
+    assert sorted(s for s, _ in result.collected) == ["alice", "dave"]
+    assert "symbolic link" in result.why[f"bob_2_{LESSON}.ipynb"]
+    assert "not a regular file" in result.why[f"carol_3_{LESSON}.ipynb"]
+    for path in out.rglob("*"):
+        mode = path.lstat().st_mode
+        assert not stat.S_ISLNK(mode)
+        assert not mode & (stat.S_ISUID | stat.S_ISGID | 0o111) or path.is_dir(), (path, oct(mode))
+        assert stat.S_IMODE(mode) in (0o644, 0o755), (path, oct(mode))
+
+
+def test_a_compression_bomb_is_refused_whole_and_nothing_is_written(tmp_path):
+    """Is a small ZIP that unpacks to hundreds of times its size refused with a message, leaving nothing?"""
+    zip_path = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(f"alice_1_{LESSON}.ipynb", b"0" * (8 << 20))
+        archive.writestr(f"bob_2_{LESSON}.ipynb", b"bob")
+    assert zip_path.stat().st_size < 64 << 10
+    with pytest.raises(CourseError, match="times its size"):
+        collect_zip(zip_path, tmp_path / "s", lesson=LESSON)
+    assert not (tmp_path / "s").exists()
+
+
+def test_two_entries_with_one_name_keep_the_newer_and_list_the_other(tmp_path):
+    """Of two entries with the same path, is the newer one used and the older one listed?"""
+    zip_path = tmp_path / "dupes.zip"
+    name = f"alice_1_{LESSON}.ipynb"
+    with zipfile.ZipFile(zip_path, "w") as archive:
+        archive.writestr(zipfile.ZipInfo(name, NEW), b"newer")
+        archive.writestr(zipfile.ZipInfo(name, OLD), b"older")  # later in the archive, older in time
+    out = tmp_path / "submitted"
+    result = collect_zip(zip_path, out, lesson=LESSON)
+    assert (out / "alice" / LESSON / NB).read_bytes() == b"newer"
+    assert any("older entry with the same name" in why for why in result.why.values()), result.why
+
+
+def test_names_from_the_zip_reach_the_terminal_escaped(tmp_path):
+    """Does an ANSI escape in a file name inside the ZIP print as text, not as a terminal command?"""
+    zip_path = make_zip(tmp_path / "ansi.zip", {"\x1b[2J\x1b[31mevil.txt": b"x",
+                                               f"alice_1_{LESSON}.ipynb": b"alice"})
+    summary = collect_zip(zip_path, tmp_path / "submitted", lesson=LESSON).summary()
+    assert "\x1b" not in summary and "\\x1b[2J" in summary

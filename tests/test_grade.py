@@ -21,8 +21,8 @@ pytestmark = pytest.mark.slow
 
 LESSON = "01-mini"
 LOOP = "def double(x):\n    while True:\n        pass"
-IGNORES_INTERRUPT = ("import signal\ndef double(x):\n    signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
-                     "    while True:\n        pass")
+IGNORES_INTERRUPT = ("def double(x):\n    while True:\n        try:\n            time.sleep(0.05)\n"
+                     "        except KeyboardInterrupt:\n            pass\nimport time")
 ALWAYS_EQUAL = ("class Anything:\n    def __eq__(self, other):\n        return True\n"
                 "def double(x):\n    return Anything()")
 
@@ -45,20 +45,34 @@ READS_LINECACHE = ("import linecache\n"
                    "        print(''.join(entry[2]))\n"
                    "    return 2 * x")
 
+# Crashes the kernel with allowed code only: deep recursion through C in a thread with a tiny stack.
+CRASHES = ("import threading\ndef double(x):\n    def dive(n):\n        return n if n == 0 else list(map(dive, [n - 1]))\n"
+           "    threading.stack_size(32768)\n    t = threading.Thread(target=dive, args=(900,))\n"
+           "    t.start()\n    t.join()")
+PRINTS = "print('STUDENT_' + 'PRINT_MARKER')\ndef double(x):\n    return 2 * x"
+# Returns a hidden test line, so the test's own message would carry it to the student.
+ECHOES_HIDDEN = "def double(x):\n    return 'SECRET_' + 'HIDDEN_MARKER = \"hidden\"' if x == -3 else 2 * x"
+
 FIXTURES = {
     # student: (replacements, edit, expected score, expected status)
     "correct": ({}, None, 5.0, "graded"),
     "wrong": ({"double": "def double(x):\n    return x + 2"}, None, 3.0, "graded"),
     "looping": ({"double": LOOP}, None, 2.0, "timeout"),
     "ignores_interrupt": ({"double": IGNORES_INTERRUPT}, None, 2.0, "timeout"),
-    "exits": ({"double": "import os\nos._exit(1)"}, None, 2.0, "kernel_died"),
-    "sys_exit": ({"double": "import sys\ndef double(x):\n    sys.exit(0)"}, None, 2.0, "graded"),
+    "crashes": ({"double": CRASHES}, None, 2.0, "kernel_died"),
+    "exits": ({"double": "import os\nos._exit(1)"}, None, 2.0, "rejected"),
+    "sys_exit": ({"double": "import sys\ndef double(x):\n    sys.exit(0)"}, None, 2.0, "rejected"),
+    "raises_system_exit": ({"double": "def double(x):\n    raise SystemExit(0)"}, None, 2.0, "graded"),
     "reads_stdin": ({"double": "def double(x):\n    return 2 * int(input('x? '))"}, None, 2.0, "graded"),
     "edits_test": ({"total": "def total(items):\n    return 0", "total_basic": "pass"}, None, 3.0, "graded"),
     "deletes_test": ({"total": "def total(items):\n    return 0"}, delete_test_cell, 3.0, "graded"),
-    "patches_grading": ({"double": PATCHES_GRADING}, None, 2.0, "graded"),
-    "hook_prints_cells": ({"double": HOOK_PRINTS_CELLS}, None, 5.0, "graded"),
-    "reads_linecache": ({"double": READS_LINECACHE}, None, 5.0, "graded"),
+    "patches_grading": ({"double": PATCHES_GRADING}, None, 2.0, "rejected"),
+    "hook_prints_cells": ({"double": HOOK_PRINTS_CELLS}, None, 2.0, "rejected"),
+    "reads_linecache": ({"double": READS_LINECACHE}, None, 2.0, "rejected"),
+    "prints": ({"double": PRINTS}, None, 5.0, "graded"),
+    "echoes_hidden": ({"double": ECHOES_HIDDEN}, None, 3.0, "graded"),
+    "adds_cells": ({"double": "def double(x):\n    return x"}, lambda nb: nb.cells.append(
+        nbformat.v4.new_code_cell("def double(x):\n    return 2 * x")), 2.0, "graded"),
     "always_equal": ({"double": ALWAYS_EQUAL}, None, 2.0, "graded"),
     "huge_output": ({"total": "print('x' * 5_000_000)\ndef total(items):\n    return sum(items)"}, None, 5.0, "graded"),
     "unattempted": ({"double": "def double(x):\n    raise NotImplementedError()",
@@ -108,19 +122,25 @@ def test_a_timeout_or_dead_kernel_row_says_why(batch):
     """Is a timed-out or dead kernel never only a 0 in grades.csv?"""
     assert "did not finish within 3 s" in batch["rows"][("ignores_interrupt", LESSON)]["reason"]
     assert "interrupted after 3 s" in batch["rows"][("looping", LESSON)]["reason"]
-    assert "kernel died" in batch["rows"][("exits", LESSON)]["reason"]
+    assert "kernel died" in batch["rows"][("crashes", LESSON)]["reason"]
 
 
-def test_run_time_patching_of_the_helpers_is_undone_and_reported(batch):
-    """Does replacing course_lib.grading's functions earn nothing, and does the row say so?"""
-    assert "replaced at run time" in batch["rows"][("patches_grading", LESSON)]["reason"]
-    assert "replaced at run time" not in batch["rows"][("hook_prints_cells", LESSON)]["reason"]
+def test_a_rejected_solution_row_names_the_line_and_the_construct(batch):
+    """Does a solution that reaches for the grader say which line, and what, in grades.csv?"""
+    reason = batch["rows"][("patches_grading", LESSON)]["reason"]
+    assert "double rejected" in reason and "line 1" in reason and "course_lib" in reason
+    assert "get_ipython" in batch["rows"][("hook_prints_cells", LESSON)]["reason"]
+    assert "os._exit" in batch["rows"][("exits", LESSON)]["reason"]
 
 
-def test_outputs_that_quote_hidden_tests_are_withheld_from_feedback(batch):
-    """Is a student's print of the hidden test code replaced by a note in the feedback?"""
-    html = (batch["out"] / "feedback" / "reads_linecache" / LESSON / "01-mini.html").read_text(encoding="utf-8")
-    assert "output withheld from feedback" in html
+def test_feedback_carries_verdicts_not_what_the_kernel_printed(batch):
+    """Is a student's own print kept out of the feedback, and a message quoting a hidden line withheld?"""
+    printed = (batch["out"] / "feedback" / "prints" / LESSON / "01-mini.html").read_text(encoding="utf-8")
+    assert "STUDENT_PRINT_MARKER" not in printed
+    echoed = (batch["out"] / "feedback" / "echoes_hidden" / LESSON / "01-mini.html").read_text(encoding="utf-8")
+    assert "withheld from feedback" in echoed and "SECRET_HIDDEN_MARKER" not in echoed
+    result = json.loads((batch["out"] / "results" / "echoes_hidden" / f"{LESSON}.json").read_text())
+    assert "SECRET_HIDDEN_MARKER" not in json.dumps(result)
 
 
 def test_malformed_entries_get_clear_errors_and_the_rest_is_graded(batch):
@@ -140,7 +160,7 @@ def test_submissions_are_never_modified(batch):
 
 def test_feedback_never_shows_hidden_test_code(batch):
     """Does a student's feedback keep hidden tests' code out, even from tracebacks?"""
-    for student in ("correct", "wrong", "hook_prints_cells", "reads_linecache"):
+    for student in ("correct", "wrong", "hook_prints_cells", "reads_linecache", "echoes_hidden"):
         html = (batch["out"] / "feedback" / student / LESSON / "01-mini.html").read_text(encoding="utf-8")
         assert "SECRET_HIDDEN_MARKER" not in html
         assert "double(-3)" not in html.replace("double(-3): expected", "")

@@ -58,7 +58,10 @@ def port_accepts(host, port, timeout=1.0):
 
 # The visible "check that it does" cell calls port_accepts directly: the
 # per-cell limit interrupts it, and the row says so.
-STATUS = {"looping_port_check": "timeout"}
+# The looping port checks are abandoned by the tests' time limits and spin on in the kernel:
+# the cells after them still finish in time (graded) unless a busy machine starves one past
+# the cell limit (timeout). The score is the same either way.
+STATUS = {"looping_port_check": {"graded", "timeout"}}
 
 FIXTURES = {
     # student: (replacements, expected score)

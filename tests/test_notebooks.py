@@ -133,3 +133,15 @@ def test_release_runs_up_to_the_first_exercise(released, lesson):
     NotebookClient(nb, timeout=60, kernel_name="python3", allow_errors=False,
                    shutdown_kernel="immediate",
                    resources={"metadata": {"path": str(released / lesson)}}).execute()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_demo_cells_are_released_as_they_are(released, lesson):
+    """Does a student still get every demo cell, unchanged: the tag changes only what grading runs?"""
+    source = nbformat.read(NOTEBOOKS / lesson / f"{lesson}.ipynb", as_version=4)
+    student = nbformat.read(released / lesson / f"{lesson}.ipynb", as_version=4)
+    demos = [c.source for c in source.cells if "demo" in c.metadata.get("tags", [])]
+    released_sources = [c.source for c in student.cells]
+    assert demos and all(d in released_sources for d in demos)
+    assert len(student.cells) == len(source.cells)

@@ -1,0 +1,298 @@
+"""The grader's end of the judge kernel's audit trail (see :mod:`course_lib.judge`).
+
+:class:`JudgeKernelManager` is a jupyter_client ``AsyncKernelManager`` that
+starts every kernel as ``python -P -m course_lib.judge`` and listens, before
+the kernel starts, on a Unix socket the kernel's trusted start-up code
+connects to. :class:`AuditChannel` collects what arrives: the kernel's hello,
+then one JSON line per watched audit event. Three things are held against
+the submission, and reported as incidents by ``autograder.execute``:
+
+* an event raised with a solution cell on the stack (the caller decides,
+  from the cells' file names, which cells are solution cells);
+* the connection ending while the kernel still runs (student code closed
+  the descriptor), or a second connection (student code dialling in);
+* no hello at all from a kernel that ran cells (the trusted start-up was
+  bypassed) — reported as a grading error, not held against the student.
+
+The kernel's own file descriptors 1 and 2 (what C code or ``os.write``
+sends past ipykernel) go to a pipe that :class:`CappedLog` drains: the first
+``LOG_BYTES`` reach the grading worker's log with control characters
+escaped, the rest is counted and dropped, so a flood can neither fill the
+host's disk nor block the kernel.
+
+Methods for the caller: ``km.audit.events``, ``km.audit.cut``, ``km.audit.hellos``.
+``shutting_down`` (set by jupyter_client before it stops a kernel) tells an
+expected end of the connection from a cut one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from jupyter_client.manager import AsyncKernelManager
+from traitlets import Bool, Unicode
+
+__all__ = ["AuditChannel", "JudgeKernelManager", "judge_command"]
+
+LAUNCHER = "ipykernel_launcher"
+LOG_BYTES = 64 * 1024
+MAX_LINE = 4096
+GRACE_S = 3.0  # a kernel that dies closes the channel as it exits; its exit shows well within this
+
+
+def judge_command(kernel_cmd: list[str], audit_socket: str, python: str | None = None) -> list[str]:
+    """``kernel_cmd`` (``python -m ipykernel_launcher -f F``) started through the judge, safe-path."""
+    if LAUNCHER not in kernel_cmd or kernel_cmd[kernel_cmd.index(LAUNCHER) - 1] != "-m":
+        raise RuntimeError(f"not an ipykernel command, so the judge cannot start it: {kernel_cmd}")
+    at = kernel_cmd.index(LAUNCHER)
+    return ([python or kernel_cmd[0], "-P"] + kernel_cmd[1:at - 1]
+            + ["-m", "course_lib.judge", "--audit-socket", audit_socket] + kernel_cmd[at + 1:])
+
+
+class AuditChannel:
+    """A listening Unix socket and the thread that reads the kernel's audit lines.
+
+    One connection per kernel start is expected (``expect()`` before each
+    start). The thread is a daemon that ends when ``close()`` closes the
+    listener; ``close()`` joins it.
+    """
+
+    def __init__(self, folder: Path, stopping, exited):
+        self.path = str(Path(folder) / "audit.sock")
+        self.events: list[dict] = []
+        self.cut: list[str] = []       # why the channel was cut or abused
+        self.hellos = 0
+        self._stopping = stopping      # () -> bool: has the grader begun to stop the kernel?
+        self._exited = exited          # () -> bool: has the kernel process ended?
+        self._expected = 0             # connections still to come (one per kernel start)
+        self.generation = 0            # kernel starts so far: a reader only speaks for its own kernel
+        self._lock = threading.Lock()  # guards the lists above; taken by the reader threads
+        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._listener.bind(self.path)
+        self._listener.listen(4)
+        self._threads: list[threading.Thread] = []
+        self._accepter = threading.Thread(target=self._accept, name="audit-accept", daemon=True)
+        self._accepter.start()
+
+    def expect(self) -> None:
+        with self._lock:
+            self._expected = 1
+            self.generation += 1
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return  # closed
+            with self._lock:
+                wanted = self._expected > 0
+                self._expected = 0
+            if not wanted:
+                self._note("a second connection to the audit channel (code in the kernel dialled in)")
+                conn.close()
+                continue
+            reader = threading.Thread(target=self._read, args=(conn, self.generation),
+                                      name="audit-read", daemon=True)
+            self._threads.append(reader)
+            reader.start()
+
+    def _read(self, conn: socket.socket, generation: int) -> None:
+        buffer = b""
+        with conn:
+            while True:
+                try:
+                    chunk = conn.recv(65536)
+                except OSError:
+                    chunk = b""
+                if not chunk:
+                    break
+                buffer += chunk
+                while b"\n" in buffer:
+                    line, buffer = buffer.split(b"\n", 1)
+                    self._take(line[:MAX_LINE])
+                if len(buffer) > MAX_LINE:
+                    buffer = b""
+        self._ended(generation)
+
+    def _ended(self, generation: int) -> None:
+        """The connection ended: expected when the grader stops the kernel or it dies, not otherwise.
+
+        A kernel that dies closes the channel as it exits, so its process is
+        gone within moments; a channel closed by code in a kernel that keeps
+        running is still open-ended when the grader comes to stop that kernel.
+        """
+        if self.generation != generation or self._stopping():
+            return
+        deadline = time.monotonic() + GRACE_S
+        while time.monotonic() < deadline:
+            if self.generation != generation:
+                return
+            if self._stopping():
+                break
+            if self._exited():
+                return
+            time.sleep(0.02)
+        self._note("the audit channel was closed while the kernel kept running")
+
+    def _take(self, line: bytes) -> None:
+        try:
+            message = json.loads(line)
+        except ValueError:
+            self._note("the audit channel carried something that is not an audit line")
+            return
+        with self._lock:
+            if "hello" in message:
+                self.hellos += 1
+            elif isinstance(message, dict) and "event" in message:
+                self.events.append(message)
+
+    def _note(self, why: str) -> None:
+        with self._lock:
+            if why not in self.cut:
+                self.cut.append(why)
+
+    def close(self) -> None:
+        try:
+            self._listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._listener.close()
+        self._accepter.join(5)
+        for reader in self._threads:
+            reader.join(GRACE_S + 2)
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
+
+
+class CappedLog:
+    """The read end of a kernel's stdout/stderr pipe, drained by a thread into ``sink``, bounded.
+
+    The thread ends at the pipe's end, or at ``close()`` even while a
+    process the kernel started still holds the write end.
+    """
+
+    def __init__(self, sink=None, limit: int = LOG_BYTES):
+        self.read_fd, self.write_fd = os.pipe()
+        self.dropped = 0
+        self._sink = sink or sys.stderr
+        self._limit = limit
+        self._closing = threading.Event()  # set by close(): stop draining even if the pipe stays open
+        self._thread = threading.Thread(target=self._drain, name="kernel-log", daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        import select
+
+        kept = 0
+        try:
+            while not self._closing.is_set():
+                ready, _, _ = select.select([self.read_fd], [], [], 0.2)
+                if not ready:
+                    continue
+                chunk = os.read(self.read_fd, 65536)
+                if not chunk:
+                    return
+                room = max(self._limit - kept, 0)
+                if room:
+                    text = chunk[:room].decode("utf-8", "replace")
+                    safe = "".join(c if c.isprintable() or c in "\n\t" else repr(c)[1:-1] for c in text)
+                    try:
+                        self._sink.write(safe)
+                        self._sink.flush()
+                    except (OSError, ValueError):
+                        pass
+                kept += min(len(chunk), room)
+                self.dropped += len(chunk) - min(len(chunk), room)
+        finally:
+            os.close(self.read_fd)
+
+    def started(self) -> None:
+        """The kernel has its copy of the write end: close ours, so the pipe ends with the kernel."""
+        if self.write_fd is not None:
+            os.close(self.write_fd)
+            self.write_fd = None
+
+    def close(self) -> None:
+        self.started()
+        self._thread.join(1.0)  # the kernel is gone: what it wrote is drained in moments
+        self._closing.set()
+        self._thread.join(1.0)
+
+
+class JudgeKernelManager(AsyncKernelManager):
+    """Kernels started through :mod:`course_lib.judge`, with their audit channel open first."""
+
+    audit_dir = Unicode("", help="Folder for the audit socket (default: a fresh temporary folder).").tag(config=True)
+    allow_processes = Bool(True, help="May solution code start processes? (False: reported as tampering)").tag(
+        config=True)
+
+    def _audit_folder(self) -> Path:
+        if self.audit_dir:
+            return Path(self.audit_dir)
+        self._own_audit_dir = tempfile.mkdtemp(prefix="audit-")
+        return Path(self._own_audit_dir)
+
+    def _kernel_exited(self) -> bool:
+        process = getattr(self.provisioner, "process", None) if self.provisioner else None
+        return process is None or process.poll() is not None
+
+    async def _async_pre_start_kernel(self, **kw):  # type: ignore[override]
+        if getattr(self, "audit", None) is None:
+            self.audit = AuditChannel(self._audit_folder(), lambda: self.shutting_down, self._kernel_exited)
+        self.audit.expect()
+        cmd, kw = await super()._async_pre_start_kernel(**kw)
+        env = dict(kw.get("env") or os.environ)
+        env.update(self.judge_env())
+        kw["env"] = env
+        self._close_log()
+        self._log = CappedLog()
+        kw["stdout"] = kw["stderr"] = self._log.write_fd
+        return cmd, kw
+
+    pre_start_kernel = _async_pre_start_kernel
+
+    async def _async_post_start_kernel(self, **kw) -> None:  # type: ignore[override]
+        if getattr(self, "_log", None) is not None:
+            self._log.started()
+        await super()._async_post_start_kernel(**kw)
+
+    post_start_kernel = _async_post_start_kernel
+
+    def _close_log(self) -> None:
+        log = getattr(self, "_log", None)
+        if log is not None:
+            log.close()
+            self._log = None
+
+    def judge_env(self) -> dict[str, str]:
+        """Environment of a judge kernel: no startup files, no unsafe path."""
+        ipython_dir = Path(tempfile.gettempdir()) / f"judge-ipython-{os.getpid()}"
+        return {"PYTHONSAFEPATH": "1", "IPYTHONDIR": str(ipython_dir), "PYTHONNOUSERSITE": "1"}
+
+    def format_kernel_cmd(self, extra_arguments=None):
+        cmd = super().format_kernel_cmd(extra_arguments=extra_arguments)
+        cmd = judge_command(cmd, self.audit.path, python=sys.executable)
+        return cmd if self.allow_processes else cmd + ["--no-processes"]
+
+    async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        await super()._async_cleanup_resources(restart=restart)
+        self._close_log()
+        if not restart and getattr(self, "audit", None) is not None:
+            self.audit.close()
+            own = getattr(self, "_own_audit_dir", None)
+            if own:
+                import shutil
+
+                shutil.rmtree(own, ignore_errors=True)
+
+    cleanup_resources = _async_cleanup_resources

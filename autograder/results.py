@@ -1,0 +1,86 @@
+"""One graded submission, as one type, written by one writer.
+
+A grading worker returns a :class:`Result` (as a dict over its pipe); the
+parent ``course grade`` process alone writes it to
+``OUT/results/<student>/<lesson>.json`` and, from all of them,
+``grades.csv`` — each file atomically, so an interrupted batch never leaves
+half a result and two workers can never race on one file.
+
+Statuses, in the order a row shows them when several apply:
+
+    tampered     code in the kernel reached into the interpreter or the grader:
+                 score 0, the points it would have had kept as ``withheld_score``
+    error        the submission could not be graded (reason says why)
+    kernel_died  a cell killed its kernel; the rest was graded
+    timeout      a cell or the notebook ran out of time; the rest was graded
+    rejected     a solution cell broke the policy: that exercise scored 0
+    graded       nothing of the above
+    missing      nothing was submitted
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+__all__ = ["Result", "STATUS_ORDER", "write_atomic", "write_result", "read_results", "result_path"]
+
+STATUS_ORDER = ["tampered", "error", "kernel_died", "timeout", "rejected", "graded", "missing"]
+
+
+@dataclass
+class Result:
+    student_id: str
+    lesson: str
+    score: float = 0.0
+    max_score: float = 0.0
+    status: str = "error"
+    reason: str = ""
+    mode: str = ""
+    tests: list[dict] = field(default_factory=list)       # name, notebook, score, max_score, message
+    incidents: list[dict] = field(default_factory=list)   # kind, cell, message
+    decisions: list[dict] = field(default_factory=list)   # per solution cell: grade_id, status, message
+    withheld_score: float | None = None
+    timing: dict = field(default_factory=dict)
+    fingerprint: str = ""
+    seconds: float | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Result":
+        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        return cls(**known)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def result_path(out: Path, student: str, lesson: str) -> Path:
+    return Path(out) / "results" / student / f"{lesson}.json"
+
+
+def write_result(out: Path, result: dict) -> Path:
+    path = result_path(out, result["student_id"], result["lesson"])
+    write_atomic(path, json.dumps(result, indent=1))
+    return path
+
+
+def read_results(out: Path) -> list[dict]:
+    """Every result under ``out/results`` (a file that is not a result is skipped)."""
+    results = []
+    for path in sorted((Path(out) / "results").glob("*/*.json")):
+        try:
+            results.append(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            continue
+    return results
