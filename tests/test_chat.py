@@ -297,8 +297,8 @@ def test_room_stop_closes_every_client_and_leaves_nothing():
         peers[-1].until(f"* welcome p{i}")
     silent = socket.create_connection(room.address)  # never names itself
     t0 = time.monotonic()
-    room.stop(timeout=5)
-    assert time.monotonic() - t0 < 3
+    room.stop(timeout=30)  # prompt means woken, not timed out: far under 30 s even when busy
+    assert time.monotonic() - t0 < 10
     for peer in peers:
         lines = []
         while (line := peer.line()) is not None:
@@ -380,8 +380,8 @@ def test_client_callback_and_close_sentinel(room):
         time.sleep(0.01)
     assert got[:3] == ["* welcome cb", "* peer joined", "peer: ping"]
     t0 = time.monotonic()
-    client.close()
-    assert time.monotonic() - t0 < 2
+    client.close(timeout=30)  # the server answers the quit: far under 30 s even when busy
+    assert time.monotonic() - t0 < 10
     assert closed.is_set()
     assert not client.connected
     with pytest.raises(chat.ChatClosed):
@@ -400,7 +400,7 @@ def test_client_close_is_bounded_when_the_server_ignores_quit():
         conn, _ = listener.accept()
         t0 = time.monotonic()
         client.close(timeout=0.5)
-        assert time.monotonic() - t0 < 1.5
+        assert time.monotonic() - t0 < 5  # its 0.5 s, not the server's forever
         assert client.receive(timeout=1) is None
         conn.close()
 
@@ -566,20 +566,27 @@ def test_any_room_joins_a_message_split_by_a_pause(any_room):
 def test_any_room_survives_a_mid_line_disconnect_among_many(any_room):
     """Does one of 8 clients vanishing mid-line leave the other 7 chatting normally?"""
     peers = [join_raw(any_room, f"p{i}") for i in range(8)]
-    peers[0].until("* p7 joined")
-    peers[3].sock.sendall(b"I was about to say")
-    peers[3].sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-    peers[3].close()
-    for i, peer in enumerate(peers):
-        if i != 3:
-            peer.until("* p3 left")
-    peers[7].sock.sendall(b"everyone still here?\n")
-    for i, peer in enumerate(peers[:7]):
-        if i != 3:
-            assert peer.line() == "p7: everyone still here?"
-    for i, peer in enumerate(peers):
-        if i != 3:
-            peer.close()
+    try:
+        peers[0].until("* p7 joined")
+        peers[3].sock.sendall(b"I was about to say")
+        peers[3].sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        peers[3].close()
+        for i, peer in enumerate(peers):
+            if i != 3:
+                peer.until("* p3 left")
+        peers[7].sock.sendall(b"everyone still here?\n")
+        for i, peer in enumerate(peers[:7]):
+            if i != 3:
+                # The room orders lines per sender only: p7's join notice may reach a peer
+                # after p3's leave notice, so notices are skipped, the message must come.
+                line = peer.line()
+                while line is not None and line.startswith("* "):
+                    line = peer.line()
+                assert line == "p7: everyone still here?"
+    finally:
+        for i, peer in enumerate(peers):
+            if i != 3:
+                peer.close()
 
 
 def test_solution_room_handles_bad_bytes_as_its_exercise_documents(solutions):

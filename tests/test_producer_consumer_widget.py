@@ -82,8 +82,8 @@ def test_stop_is_prompt_when_producers_block_on_a_full_queue():
     # Let producers pile up behind the full queue, then stop them.
     assert wait_until(lambda: len(model.threads()) == 6)
     started = time.monotonic()
-    model.stop(timeout=2.0)
-    assert time.monotonic() - started < 1.0
+    model.stop(timeout=30)  # woken, not timed out: far under 30 s even on a busy machine
+    assert time.monotonic() - started < 10
     assert model.threads() == [] and not model.running
     assert model.produced == 3  # nothing was put past the capacity
 
@@ -94,8 +94,8 @@ def test_stop_is_prompt_when_consumers_block_on_an_empty_queue():
     model.start()
     assert wait_until(lambda: len(model.threads()) == MAX_THREADS + 1)
     started = time.monotonic()
-    model.stop()
-    assert time.monotonic() - started < 1.0
+    model.stop(timeout=30)  # woken, not timed out: far under 30 s even on a busy machine
+    assert time.monotonic() - started < 10
     assert model.threads() == []
     assert (model.produced, model.consumed) == (0, 0)
 
@@ -212,7 +212,7 @@ def test_view_sliders_and_buttons_drive_the_model():
     assert (demo.model.producers, demo.model.consume_rate, demo.model.capacity) == (3, 25.0, 7)
     started = time.monotonic()
     demo.start_button.click()
-    assert time.monotonic() - started < 0.5, "Start must return at once, not block the kernel"
+    assert time.monotonic() - started < 5, "Start must return at once, not block the kernel"
     assert demo.model.running and demo.capacity.disabled and not demo.stop_button.disabled
     first_image = demo.image.value
     assert wait_until(lambda: demo.image.value != first_image), "the plot did not redraw"

@@ -137,8 +137,8 @@ def test_stop_with_a_silent_client_connected_is_prompt():
     client = socket.create_connection(server.address, timeout=3)
     assert _wait_for(lambda: len(server.connections()) == 1)
     started = time.monotonic()
-    server.stop(timeout=2.0)
-    assert time.monotonic() - started < 1.0
+    server.stop(timeout=30)  # prompt means woken, not timed out: far under its 30 s, even when busy
+    assert time.monotonic() - started < 10
     assert read_until_closed(client, timeout=2.0) == b""
     assert server.threads() == []
     client.close()
@@ -207,7 +207,7 @@ def test_a_stuck_handler_makes_stop_raise_stoptimeout():
     started = time.monotonic()
     with pytest.raises(servers.StopTimeout, match="stuck-client-1"):
         server.stop(timeout=0.3)
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 5  # it gave up after its 0.3 s, not after the handler's 10 s
     release.set()
     assert _wait_for(lambda: server.threads() == [])
     client.close()
@@ -331,8 +331,8 @@ def test_background_stops_a_function_blocked_in_accept(capsys):
     assert job.running and job.address[1] != 0
     assert len(_daytime_reply(job.address)) == 19
     started = time.monotonic()
-    job.stop(timeout=2.0)
-    assert time.monotonic() - started < 1.0
+    job.stop(timeout=30)  # woken out of accept(), not timed out: far under 30 s even when busy
+    assert time.monotonic() - started < 10
     assert not job.running and job.error is None
     assert "Server started" in job.log.messages("output")[0]
     assert "Server started" not in capsys.readouterr().out
