@@ -197,10 +197,6 @@ def allowed_modules(lesson: str) -> frozenset[str]:
     return BASE_MODULES | frozenset(extra)
 
 
-def _module_allowed(name: str, allowed: frozenset[str]) -> bool:
-    return name in allowed
-
-
 def check_source(source: str, lesson: str, *, bindings: Bindings = Bindings()) -> list[Violation]:
     """Every policy violation in one solution cell's ``source`` (empty: the cell is allowed).
 
@@ -292,13 +288,13 @@ class _Checker(ast.NodeVisitor):
     # ---- imports
     def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
-            if not _module_allowed(alias.name, self.allowed):
+            if alias.name not in self.allowed:
                 self.flag(node, f"import {alias.name}", _not_allowed(alias.name, self.allowed))
             self._check_binding(node, alias.asname or alias.name.split(".")[0], via_import=True)
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
         module = node.module or ""
-        if node.level or not _module_allowed(module, self.allowed):
+        if node.level or module not in self.allowed:
             self.flag(node, f"from {'.' * node.level}{module} import ...", _not_allowed(module, self.allowed))
             return
         for alias in node.names:

@@ -339,10 +339,6 @@ def _cgroup_parent(controller: str) -> Path | None:
     return None
 
 
-def _pids_cgroup_parent() -> Path | None:
-    return _cgroup_parent("pids")
-
-
 def _sweep_stale_cgroups(parent: Path) -> None:
     """Remove the cgroups of graders that were killed before their cleanup ran."""
     for group in parent.glob("course-sandbox-*-*"):

@@ -464,7 +464,7 @@ def test_nothing_of_the_sandbox_survives_a_killed_grader(short_tmp):
     # its owner) and, where pids cgroups are used, an empty cgroup that the
     # next sandbox start sweeps away.
     assert list((short_tmp / "rt" / "ipc").glob("sbx-*")), "ipc folder expected under runtime_dir"
-    parent = sandbox._pids_cgroup_parent()
+    parent = sandbox._cgroup_parent("pids")
     if parent is not None:
         stale = list(parent.glob(f"course-sandbox-{grader.pid}-*"))
         sandbox._sweep_stale_cgroups(parent)
@@ -474,7 +474,7 @@ def test_nothing_of_the_sandbox_survives_a_killed_grader(short_tmp):
 def test_a_sandbox_cannot_hold_more_tasks_than_max_tasks(short_tmp):
     """Is a cell that starts processes in a loop stopped at max_tasks
     (threads + processes), instead of filling the machine's process table?"""
-    if os.geteuid() == 0 and sandbox._pids_cgroup_parent() is None:
+    if os.geteuid() == 0 and sandbox._cgroup_parent("pids") is None:
         pytest.skip("processes unbounded here: Linux exempts root from RLIMIT_NPROC "
                     "and no writable pids cgroup exists")
     submission = short_tmp / "sub" / LESSON
