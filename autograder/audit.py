@@ -235,6 +235,8 @@ class JudgeKernelManager(AsyncKernelManager):
     audit_dir = Unicode("", help="Folder for the audit socket (default: a fresh temporary folder).").tag(config=True)
     allow_processes = Bool(True, help="May solution code start processes? (False: reported as tampering)").tag(
         config=True)
+    peer = Bool(False, help="Judge the tests' peer checks here (autograder.peer), through a relay "
+                            "the kernel starts first.").tag(config=True)
 
     def _audit_folder(self) -> Path:
         if self.audit_dir:
@@ -250,6 +252,11 @@ class JudgeKernelManager(AsyncKernelManager):
         if getattr(self, "audit", None) is None:
             self.audit = AuditChannel(self._audit_folder(), lambda: self.shutting_down, self._kernel_exited)
         self.audit.expect()
+        if self.peer and getattr(self, "peer_service", None) is None:
+            from .peer import PeerService
+
+            folder = Path(self.audit.path).parent
+            self.peer_service = PeerService(folder, str(folder / "relay.sock"))
         cmd, kw = await super()._async_pre_start_kernel(**kw)
         env = dict(kw.get("env") or os.environ)
         env.update(self.judge_env())
@@ -282,11 +289,17 @@ class JudgeKernelManager(AsyncKernelManager):
     def format_kernel_cmd(self, extra_arguments=None):
         cmd = super().format_kernel_cmd(extra_arguments=extra_arguments)
         cmd = judge_command(cmd, self.audit.path, python=sys.executable)
+        service = getattr(self, "peer_service", None)
+        if service is not None:
+            cmd += ["--peer-socket", service.path, service.referee.dial.relay_path]
         return cmd if self.allow_processes else cmd + ["--no-processes"]
 
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         await super()._async_cleanup_resources(restart=restart)
         self._close_log()
+        if not restart and getattr(self, "peer_service", None) is not None:
+            self.peer_service.close()
+            self.peer_service = None
         if not restart and getattr(self, "audit", None) is not None:
             self.audit.close()
             own = getattr(self, "_own_audit_dir", None)

@@ -110,6 +110,9 @@ class BoundedExecute(Execute):
             self._fail(cell, grade_id, "notebook_timeout",
                        f"not run: the notebook reached its time limit of {self.notebook_timeout} s")
             return cell, resources
+        service = getattr(self._judge_km, "peer_service", None)
+        if service is not None:
+            service.cell = grade_id
         try:
             cell, resources = super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
@@ -126,12 +129,39 @@ class BoundedExecute(Execute):
                        "this one and went on")
             self._restart_and_replay()
             return cell, resources
+        finally:
+            if service is not None:
+                service.cell = None
         if any(o.get("ename") == "CellTimeoutError" for o in cell.get("outputs", [])):
             self._incidents.append({"kind": "timeout", "cell": grade_id,
                                     "message": f"interrupted after {self.timeout} s"})
         else:
             self._completed.append(index)
+        if service is not None:
+            self._judge_by_peer(cell, grade_id, service)
         return cell, resources
+
+    def _judge_by_peer(self, cell, grade_id: str, service) -> None:
+        """A test that asks the peer passes only if the grader's own verdicts agree (see autograder.peer)."""
+        from .peer import CHECKS, asks_peer
+
+        meta = cell.metadata.get("nbgrader", {})
+        if not (meta.get("grade") and asks_peer(cell.source)):
+            return
+        if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+            return  # failed in the kernel already: nothing to overrule
+        verdicts = service.verdicts_for(grade_id)
+        failed = [v for v in verdicts if not v.ok]
+        if failed:
+            why = (f"the grader's own check failed ({failed[0].message[:300]}) "
+                   "though the kernel reported this test as passed")
+        elif not any(v.op in CHECKS for v in verdicts):
+            why = "none of this test's checks reached the grader, though the kernel reported it as passed"
+        else:
+            return
+        cell.outputs.append(new_output("error", ename="GraderCheckFailed", evalue=why,
+                                       traceback=[f"GraderCheckFailed: {why}"]))
+        self._incidents.append({"kind": "tampered", "cell": grade_id, "message": why})
 
     def _audit_incidents(self, nb) -> None:
         """Turn the audit channel's reports into incidents: tampering from solution cells."""

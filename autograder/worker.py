@@ -100,6 +100,11 @@ def _grade_in(work: Path, job: Job) -> tuple[Result, dict]:
     from .policy import allows_processes
 
     config.JudgeKernelManager.allow_processes = allows_processes(job.lesson)
+    from .peer import asks_peer
+
+    config.JudgeKernelManager.peer = any(
+        cell.metadata.get("nbgrader", {}).get("grade") and asks_peer(cell.source)
+        for cell in normalized.notebook.cells)
     if job.sandbox:
         from . import sandbox
 

@@ -865,6 +865,7 @@ class _Run:
         outcome, message, deadlock = "finished", "every thread finished", None
         errors: dict = {}
         self.step_count = 0
+        adopted = None
         _ACTIVE = self
         try:
             self.in_setup = True
@@ -872,6 +873,7 @@ class _Run:
                 self.state = self.setup() if self.setup is not None else None
             finally:
                 self.in_setup = False
+            adopted = _Adopted(self).adopt(self.state, self.fns)
             _name_resources(self.state)
             for index, (fn, name) in enumerate(zip(self.fns, self.names)):
                 worker = _Worker(self, index, fn, name)
@@ -954,6 +956,8 @@ class _Run:
                 message = f"{name} raised {type(exc).__name__}: {exc}"
         finally:
             left = self._end_threads()
+            if adopted is not None:
+                adopted.restore()
             _ACTIVE = None
         return Trace(threads=list(self.names), steps=steps, schedule=tuple(schedule),
                      outcome=outcome, message=message, deadlock=deadlock,
@@ -1021,6 +1025,155 @@ def _simple_locals(frame) -> dict:
                 all(isinstance(v, (int, float, str, bool, type(None))) for v in value)):
             values[key] = value
     return values
+
+
+_LOCK_TYPES = (type(_REAL_LOCK()), type(_REAL_RLOCK()))
+_MAX_ITEMS = 200  # of one container, looked at for locks made before a run
+
+
+class _Adopted:
+    """Locks and conditions made *before* a run, swapped for cooperative ones while it lasts.
+
+    A lock in a class body, a module global or a closure was created with
+    the real factory, so a worker waiting for it would block in C where the
+    scheduler cannot see it. Those reachable from the run's state (objects,
+    their classes, what their methods' globals and closures name) and from
+    the workers are replaced for the run, the same real object always by
+    the same cooperative one (a Condition built on a shared lock stays on
+    it), and put back afterwards.
+    """
+
+    def __init__(self, run: "_Run", max_depth: int = 4):
+        self.run = run
+        self.max_depth = max_depth
+        self.swapped: dict[int, Any] = {}        # id(real) -> its cooperative stand-in
+        self.keep: list[Any] = []                # the real objects, kept alive while their ids are keys
+        self.undo: list[Callable[[], None]] = []
+        self._seen: set[int] = set()
+
+    def stand_in(self, real):
+        if id(real) not in self.swapped:
+            self.keep.append(real)
+            if isinstance(real, _REAL_CONDITION):
+                inner = getattr(real, "_lock", None)
+                lock = self.stand_in(inner) if isinstance(inner, _LOCK_TYPES) else None
+                self.swapped[id(real)] = _CoCondition(self.run, lock)
+            elif isinstance(real, type(_REAL_RLOCK())):
+                self.swapped[id(real)] = _CoRLock(self.run)
+            else:
+                self.swapped[id(real)] = _CoLock(self.run)
+        return self.swapped[id(real)]
+
+    @staticmethod
+    def _is_real(value) -> bool:
+        return isinstance(value, _LOCK_TYPES) or (isinstance(value, _REAL_CONDITION)
+                                                  and not isinstance(value, _CoCondition))
+
+    def _swap_in(self, container, key, value, setter) -> None:
+        setter(container, key, self.stand_in(value))
+        self.undo.append(lambda: setter(container, key, value))
+
+    def adopt(self, state, fns) -> "_Adopted":
+        self._walk(state, 0)
+        for fn in fns:
+            self._walk_function(fn, 0)
+        return self
+
+    def restore(self) -> None:
+        for undo in reversed(self.undo):
+            try:
+                undo()
+            except Exception:
+                pass
+        self.undo.clear()
+
+    def _walk(self, obj, depth: int) -> None:
+        if depth > self.max_depth or id(obj) in self._seen or obj is None:
+            return
+        if isinstance(obj, (str, bytes, int, float, bool, _CoLock, _CoCondition)):
+            return
+        self._seen.add(id(obj))
+        if callable(obj) and hasattr(obj, "__code__") or hasattr(obj, "__func__"):
+            self._walk_function(obj, depth)
+            return
+        if isinstance(obj, type):
+            if obj.__module__ in ("builtins", "threading", "queue"):
+                return
+            for klass in obj.__mro__:
+                if klass is object or klass.__module__ == "builtins":
+                    continue
+                for name, value in list(vars(klass).items()):
+                    if self._is_real(value):
+                        self._swap_in(klass, name, value, setattr)
+                    elif isinstance(value, property):
+                        for accessor in (value.fget, value.fset):
+                            self._walk(accessor, depth + 1)
+                    elif not name.startswith("__"):
+                        self._walk(getattr(value, "__func__", value), depth + 1)
+            return
+        if isinstance(obj, dict):
+            for key, value in list(obj.items())[:_MAX_ITEMS]:
+                if self._is_real(value):
+                    self._swap_in(obj, key, value, dict.__setitem__)
+                else:
+                    self._walk(value, depth + 1)
+            return
+        if isinstance(obj, list):
+            for index, value in enumerate(obj[:_MAX_ITEMS]):
+                if self._is_real(value):
+                    self._swap_in(obj, index, value, list.__setitem__)
+                else:
+                    self._walk(value, depth + 1)
+            return
+        if isinstance(obj, (tuple, set, frozenset)):
+            for value in list(obj)[:_MAX_ITEMS]:
+                self._walk(value, depth + 1)
+            return
+        if hasattr(obj, "__dict__") and not isinstance(obj, type(sys)):
+            attributes = vars(obj)
+            for name, value in list(attributes.items()):
+                if self._is_real(value):
+                    self._swap_in(attributes, name, value, dict.__setitem__)
+                else:
+                    self._walk(value, depth + 1)
+            self._walk(type(obj), depth + 1)
+
+    def _walk_function(self, fn, depth: int) -> None:
+        owner = getattr(fn, "__self__", None)
+        if owner is not None and not isinstance(owner, type(sys)):
+            self._walk(owner, depth + 1)
+        fn = getattr(fn, "__func__", fn)
+        code = getattr(fn, "__code__", None)
+        if code is None:
+            return
+        for cell in getattr(fn, "__closure__", None) or ():
+            try:
+                value = cell.cell_contents
+            except ValueError:
+                continue  # not yet bound
+            if self._is_real(value):
+                self._swap_in(cell, "cell_contents", value, setattr)
+            else:
+                self._walk(value, depth + 1)
+        namespace = getattr(fn, "__globals__", None) or {}
+        for name in _global_names(code):
+            if name in namespace:
+                value = namespace[name]
+                if self._is_real(value):
+                    self._swap_in(namespace, name, value, dict.__setitem__)
+                elif not isinstance(value, type(sys)):
+                    self._walk(value, depth + 1)
+        for value in getattr(fn, "__defaults__", None) or ():
+            self._walk(value, depth + 1)
+
+
+def _global_names(code) -> set[str]:
+    """The global names a code object (and the functions nested in it) may read."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if hasattr(const, "co_names"):
+            names |= _global_names(const)
+    return names
 
 
 def _name_resources(state, max_depth: int = 3) -> None:

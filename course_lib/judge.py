@@ -65,7 +65,7 @@ PROTECTED = ("builtins", "threading", "socket", "queue", "time", "select", "sele
              "ipaddress", "collections", "functools", "itertools", "contextlib", "dataclasses", "json",
              "re", "datetime", "random", "math", "concurrent.futures", "concurrent.futures.thread",
              "course_lib.grading", "course_lib.interleave", "course_lib.servers", "course_lib.chat",
-             "course_lib.processes", "course_lib.timeline", "course_lib.background")
+             "course_lib.processes", "course_lib.timeline", "course_lib.background", "course_lib.peer")
 _MAX_FRAMES = 60
 _MAX_EVENTS = 50
 
@@ -256,19 +256,40 @@ def _install(channel: socket.socket, processes_allowed: bool) -> None:
     sys.addaudithook(hook)
 
 
+def _start_relay(peer_socket: str, relay_socket: str) -> None:
+    """Start the byte relay (before any cell, so no student code is its parent's caller), and
+    point :mod:`course_lib.peer` at the grader, where checks of servers and clients are judged."""
+    import subprocess
+
+    from . import peer
+
+    subprocess.Popen([sys.executable, "-P", "-m", "course_lib.relay", relay_socket, str(os.getpid())],
+                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                     close_fds=True)
+    peer._grader_socket = peer_socket
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--audit-socket" not in argv:
-        raise SystemExit("usage: python -P -m course_lib.judge --audit-socket PATH -f CONNECTION_FILE")
+        raise SystemExit("usage: python -P -m course_lib.judge --audit-socket PATH "
+                         "[--peer-socket PATH RELAY-PATH] [--no-processes] -f CONNECTION_FILE")
     at = argv.index("--audit-socket")
     path = argv[at + 1]
     del argv[at:at + 2]
     processes_allowed = "--no-processes" not in argv
     argv = [a for a in argv if a != "--no-processes"]
+    peer_socket = relay_socket = None
+    if "--peer-socket" in argv:
+        at = argv.index("--peer-socket")
+        peer_socket, relay_socket = argv[at + 1], argv[at + 2]
+        del argv[at:at + 3]
     channel = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     channel.connect(path)
     channel.sendall((json.dumps({"hello": os.getpid()}) + "\n").encode())
     os.set_inheritable(channel.fileno(), False)
+    if peer_socket:
+        _start_relay(peer_socket, relay_socket)
     _install(channel, processes_allowed)
     from ipykernel.kernelapp import IPKernelApp
 

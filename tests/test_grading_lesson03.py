@@ -96,9 +96,76 @@ NOT_ATTEMPTED = {
     "Bank": "class Bank:\n    def __init__(self, balances):\n        raise NotImplementedError()",
 }
 
+# Correct in another style: one lock for the whole class (coarse, but every
+# increment is atomic), and a bank whose transfer composes withdraw and
+# deposit under one re-entrant lock. The scheduler must see the class-level
+# lock, made before any run, as the lock it is.
+CLASS_LOCK_COUNTER = '''
+class SafeCounter:
+    """Every counter shares one lock: coarse, but no update is lost."""
+    _lock = threading.Lock()
+
+    def __init__(self):
+        self._count = 0
+
+    def increment(self, amount=1):
+        with SafeCounter._lock:
+            self._count += amount
+
+    def value(self):
+        with SafeCounter._lock:
+            return self._count
+'''
+
+RLOCK_BANK = '''
+class Bank:
+    """One re-entrant lock: transfer holds it while it calls withdraw and deposit."""
+
+    def __init__(self, balances):
+        self._balances = dict(balances)
+        self._lock = threading.RLock()
+
+    @staticmethod
+    def _check(amount):
+        if type(amount) is not int or amount <= 0:
+            raise ValueError(f"amount must be a positive int, not {amount!r}")
+
+    def deposit(self, name, amount):
+        self._check(amount)
+        with self._lock:
+            self._balances[name] = self._balances[name] + amount
+
+    def withdraw(self, name, amount):
+        self._check(amount)
+        with self._lock:
+            if self._balances[name] < amount:
+                return False
+            self._balances[name] = self._balances[name] - amount
+            return True
+
+    def transfer(self, source, target, amount):
+        self._check(amount)
+        with self._lock:
+            self._balances[target]  # KeyError before any money moves
+            if not self.withdraw(source, amount):
+                return False
+            self.deposit(target, amount)
+            return True
+
+    def balance(self, name):
+        with self._lock:
+            return self._balances[name]
+
+    def total(self):
+        with self._lock:
+            return sum(self._balances.values())
+'''
+
 FIXTURES = {
     # student: (replacements, allowed scores)
     "correct": ({}, {10.0}),
+    # Correct in another style (a class-level lock; an RLock bank): full marks.
+    "unusual": ({"SafeCounter": CLASS_LOCK_COUNTER, "Bank": RLOCK_BANK}, {10.0}),
     # Racy: counts 1 + bank basics 1 + bad input 1; the two stress cells may
     # pass or fail (a plain stress run rarely catches the race on CPython 3.11),
     # the schedule explorations always fail.

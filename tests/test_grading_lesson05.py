@@ -53,9 +53,39 @@ def philosopher(table, seat, meals):
         table.eat(seat)                       # eats without picking up the forks
 '''
 
+# Correct in another style: any fixed global order of the locks prevents the
+# deadlock, here the objects' id(); philosophers alternate which fork they
+# take first (odd seats right first), which breaks the cycle too.
+ID_ORDER_TRANSFER = '''
+def transfer(source, target, amount):
+    if type(amount) is not int or amount <= 0:
+        raise ValueError(f"amount must be a positive int, not {amount!r}")
+    if source is target:
+        raise ValueError("cannot transfer from an account to itself")
+    first, second = (source, target) if id(source) < id(target) else (target, source)
+    with first.lock, second.lock:
+        if source.balance < amount:
+            return False
+        source.balance -= amount
+        target.balance += amount
+        return True
+'''
+
+ALTERNATING_PHILOSOPHER = '''
+def philosopher(table, seat, meals):
+    left, right = table.forks[seat], table.forks[(seat + 1) % len(table.forks)]
+    first, second = (right, left) if seat % 2 else (left, right)
+    for _ in range(meals):
+        with first:
+            with second:
+                table.eat(seat)
+'''
+
 FIXTURES = {
     # student: (replacements, allowed scores)
     "correct": ({}, {10.0}),
+    # Correct in another style (id() order; alternating philosophers): full marks.
+    "unusual": ({"transfer": ID_ORDER_TRANSFER, "philosopher": ALTERNATING_PHILOSOPHER}, {10.0}),
     # Opposite-order locks: both basics cells pass (2); every exploration finds
     # the deadlock. Five real left-first philosophers may or may not deadlock
     # in 50 meals (+1 if they happen to finish).

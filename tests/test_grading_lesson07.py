@@ -113,11 +113,89 @@ def get_daytime(host, port, timeout=2.0):
         client_socket.close()
 '''
 
+# Correct in another style: the standard library's socketserver does the
+# accepting and the thread per client; get_daytime waits with selectors.
+SOCKETSERVER_DAYTIME = '''
+import socketserver
+
+
+class ThreadedDaytimeServer:
+    """socketserver.ThreadingTCPServer, run by serve_forever in a thread of its own."""
+
+    def __init__(self, host="127.0.0.1", port=0, now=servers.rfc867_time):
+        self.host, self.port, self.now = host, port, now
+
+    def start(self):
+        now = self.now
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self):
+                self.request.settimeout(5)
+                try:
+                    self.request.sendall(now().encode("ascii") + b"\\r\\n")
+                except OSError:
+                    pass
+
+        class Server(socketserver.ThreadingTCPServer):
+            allow_reuse_address = True
+            request_queue_size = 128
+            address_family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+
+        self._server = Server((self.host, self.port), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        self._thread.start()
+        return self
+
+    @property
+    def address(self):
+        return self._server.server_address[:2]
+
+    def stop(self, timeout=2.0):
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout)
+'''
+
+SELECTORS_CLIENT = '''
+import selectors
+
+
+def get_daytime(host, port, timeout=2.0):
+    deadline = time.monotonic() + timeout
+    try:
+        sock = socket.create_connection((host, port), timeout=timeout)
+    except OSError as exc:
+        raise DaytimeError(f"cannot connect to {host}:{port}: {exc}") from None
+    with sock, selectors.DefaultSelector() as waiting:
+        sock.setblocking(False)
+        waiting.register(sock, selectors.EVENT_READ)
+        chunks = []
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not waiting.select(left):
+                raise DaytimeError(f"no whole reply within {timeout} s")
+            try:
+                chunk = sock.recv(512)
+            except OSError as exc:
+                raise DaytimeError(f"the connection failed: {exc}") from None
+            if not chunk:
+                break
+            chunks.append(chunk)
+            if sum(map(len, chunks)) > 1000:
+                raise DaytimeError("a reply of more than 1000 bytes is not a day/time line")
+    try:
+        return b"".join(chunks).decode("ascii").removesuffix("\\n").removesuffix("\\r")
+    except UnicodeDecodeError:
+        raise DaytimeError("the reply is not ASCII") from None
+'''
+
 STATUS: dict[str, str] = {}  # every fixture ends "graded": no cell needs the per-cell limit
 
 FIXTURES = {
     # student: (replacements, expected score)
     "correct": ({}, MAX_SCORE),
+    # Correct in another style (socketserver; selectors): full marks.
+    "unusual": ({"ThreadedDaytimeServer": SOCKETSERVER_DAYTIME, "get_daytime": SELECTORS_CLIENT}, MAX_SCORE),
     # server: reply 1, rude_clients 1, stop 2 (no concurrency: loses 4)
     "one_at_a_time": ({"ThreadedDaytimeServer": ONE_AT_A_TIME_SERVER}, 9.0),
     # server: nothing (no client ever gets a reply); client 5
