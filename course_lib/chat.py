@@ -27,9 +27,11 @@ The protocol (version 1)
 * A line longer than :data:`MAX_LINE_BYTES` bytes is answered with
   ``! line too long (max N bytes)`` and dropped; a line that is not valid
   UTF-8 with ``! not UTF-8: line ignored``. The connection stays usable.
-* A client that stops reading while the room talks is disconnected once
-  :data:`OUTBOX_LINES` lines wait for it; the others get
-  ``* NICK left (too slow)``.
+* A client that reads slowly slows the room down, not out: once
+  :data:`OUTBOX_LINES` lines wait for it, a sender's next line waits too
+  (the room stops reading that sender). A client that has taken no line at
+  all for :data:`STALL_S` seconds while lines wait for it is disconnected;
+  the others get ``* NICK left (too slow)``.
 * Lines from the server start with ``* `` (a notice), ``! `` (an error about
   your last line) or ``NICK: `` (a message).
 
@@ -91,6 +93,7 @@ MAX_LINE_BYTES = 1024
 MAX_NICKNAME_CHARS = 32
 QUIT_WORDS = ("/quit", "bye")
 OUTBOX_LINES = 1000
+STALL_S = 5.0  # a member with a full outbox that takes no line for this long is cut off
 """Lines a client may fall behind before the server disconnects it."""
 
 
@@ -271,10 +274,14 @@ class _Member:
 
     nickname: str
     conn: socket.socket
-    # Lines waiting for this member's writer thread; None tells it to finish.
-    outbox: queue.Queue = field(default_factory=lambda: queue.Queue(OUTBOX_LINES))
+    # Lines waiting for this member's writer thread; None tells it to finish. Senders keep it
+    # to OUTBOX_LINES (they wait for room); notices and the end marker may go past it.
+    outbox: queue.Queue = field(default_factory=queue.Queue)
     writer: threading.Thread | None = None
-    too_slow: bool = False  # set when its outbox overflowed; it is being cut off
+    too_slow: bool = False  # set when it stalled with a full outbox; it is being cut off
+    # Notified by the writer each time it takes a line: a sender waiting for room looks again.
+    space: threading.Condition = field(default_factory=threading.Condition)
+    progress: float = field(default_factory=time.monotonic)  # when the writer last took a line
 
 
 class ChatRoomServer(BackgroundServer):
@@ -290,11 +297,15 @@ class ChatRoomServer(BackgroundServer):
 
     How it stays responsive: a member's reader thread (the base class's
     ``handle_client``) never sends on a socket itself; it puts lines in each
-    other member's bounded *outbox*, and a writer thread per member sends
-    them. So a client that stops reading stalls nobody; when its outbox is
-    full it is disconnected (``* NICK left (too slow)``). Order per sender is
+    other member's *outbox*, and a writer thread per member sends them.
+    When a member's outbox holds ``OUTBOX_LINES`` lines, a sender waits for
+    room (and so stops reading its own socket: TCP slows the sender down), so
+    a reader that keeps reading, however slowly, gets every line. Only a
+    member that takes no line for ``STALL_S`` seconds while its outbox is
+    full is disconnected (``* NICK left (too slow)``). Order per sender is
     kept: one reader puts a sender's lines in every outbox in order, and one
-    writer drains each outbox in order.
+    writer drains each outbox in order. Notices sent under the members lock
+    (joins, leaves) never wait.
     """
 
     def __init__(self, *args, max_line_bytes: int = MAX_LINE_BYTES, **kwargs):
@@ -401,7 +412,7 @@ class ChatRoomServer(BackgroundServer):
             if is_quit(text):
                 self._deliver(member, f"* bye {member.nickname}")
                 return
-            self._broadcast(self.format_message(member.nickname, text), exclude=member)
+            self._broadcast(self.format_message(member.nickname, text), exclude=member, wait=True)
 
     def _leave(self, member: _Member) -> None:
         reason = " (too slow)" if member.too_slow else ""
@@ -413,7 +424,7 @@ class ChatRoomServer(BackgroundServer):
                     self._deliver(other, f"* {member.nickname} left{reason}")
         if present:
             self._note(f"{member.nickname} left{reason}")
-        _put_even_if_full(member.outbox, None)  # the writer sends what is queued, then closes
+        member.outbox.put(None)  # the writer sends what is queued, then closes
         if member.writer is not None and member.writer is not threading.current_thread():
             member.writer.join(timeout=2.0)
             if member.writer.is_alive():  # its peer does not read: cut it off
@@ -423,24 +434,36 @@ class ChatRoomServer(BackgroundServer):
 
     # -- sending
 
-    def _broadcast(self, text: str, exclude: _Member | None) -> None:
+    def _broadcast(self, text: str, exclude: _Member | None, wait: bool = False) -> None:
         with self._members_lock:
             targets = [m for m in self._members.values() if m is not exclude]
         for target in targets:
-            self._deliver(target, text)
+            self._deliver(target, text, wait=wait)
 
-    def _deliver(self, member: _Member, text: str) -> None:
-        try:
-            member.outbox.put_nowait(text)
-        except queue.Full:
-            if not member.too_slow:
-                member.too_slow = True
-                self._note(f"{member.nickname} is not reading: disconnected")
-            _shutdown_quietly(member.conn)  # its reader sees the close and runs _leave
+    def _deliver(self, member: _Member, text: str, wait: bool = False) -> None:
+        """Queue ``text`` for ``member``; with ``wait``, first wait while its outbox is full,
+        and cut it off if it takes no line for ``STALL_S`` seconds."""
+        if wait:
+            with member.space:
+                while member.outbox.qsize() >= OUTBOX_LINES and not member.too_slow:
+                    if time.monotonic() - member.progress > STALL_S:
+                        member.too_slow = True
+                        self._note(f"{member.nickname} is not reading: disconnected")
+                        _shutdown_quietly(member.conn)  # its reader sees the close and runs _leave
+                        return
+                    if self.stop_event.is_set():
+                        return
+                    member.space.wait(0.1)  # notified when its writer takes a line
+            if member.too_slow:
+                return
+        member.outbox.put(text)
 
     def _write_loop(self, member: _Member) -> None:
         while True:
             text = member.outbox.get()
+            with member.space:
+                member.progress = time.monotonic()
+                member.space.notify_all()
             if text is None:
                 break
             try:
@@ -458,7 +481,7 @@ class ChatRoomServer(BackgroundServer):
             members = list(self._members.values())
         for member in members:
             self._deliver(member, "* the room is closing")
-            _put_even_if_full(member.outbox, None)
+            member.outbox.put(None)
         deadline = time.monotonic() + 0.5
         for member in members:
             if member.writer is not None:
@@ -471,18 +494,6 @@ def _send_now(conn: socket.socket, text: str) -> bool:
         return True
     except OSError:
         return False
-
-
-def _put_even_if_full(q: queue.Queue, item) -> None:
-    while True:
-        try:
-            q.put_nowait(item)
-            return
-        except queue.Full:
-            try:
-                q.get_nowait()  # drop the oldest line: the member is leaving anyway
-            except queue.Empty:
-                pass
 
 
 def _shutdown_quietly(sock: socket.socket) -> None:

@@ -204,6 +204,7 @@ class _CoLock(_Resource):
     """
 
     _count = 0
+    held_outside = False  # made before the run and held by a thread outside it (see _Adopted)
 
     def __init__(self, run: "_Run"):
         _CoLock._count += 1
@@ -937,9 +938,7 @@ class _Run:
                     event, detail = "timed out", ""
                 if worker.status == "blocked":
                     event = "blocked"
-                    holders = worker.resource.holders()
-                    detail = f"waits for {worker.resource.name}" + (
-                        f" (held by {holders[0].name})" if holders else "")
+                    detail = f"waits for {worker.resource.name}" + _held_by(worker.resource)
                 elif worker.status == "done":
                     event = "finished"
                 elif worker.status == "error":
@@ -1061,7 +1060,10 @@ class _Adopted:
             elif isinstance(real, type(_REAL_RLOCK())):
                 self.swapped[id(real)] = _CoRLock(self.run)
             else:
-                self.swapped[id(real)] = _CoLock(self.run)
+                stand_in = self.swapped[id(real)] = _CoLock(self.run)
+                if real.locked():  # held by a thread that is not in the run: so is its stand-in
+                    stand_in._real.acquire()
+                    stand_in.held_outside = True
         return self.swapped[id(real)]
 
     @staticmethod
@@ -1201,14 +1203,21 @@ def _name_resources(state, max_depth: int = 3) -> None:
     walk(state, "state", 0)
 
 
+def _held_by(resource: _Resource) -> str:
+    holders = resource.holders()
+    if holders:
+        return f" (held by {holders[0].name})"
+    if getattr(resource, "held_outside", False):
+        return " (made before the run and held by a thread outside it: a thread left running?)"
+    return ""
+
+
 def _find_deadlock(waiting: list[_Worker]) -> Deadlock:
     blocked = {}
     waits_on: dict[_Worker, _Resource] = {}
     for worker in waiting:
         waits_on[worker] = worker.resource
-        holders = worker.resource.holders()
-        blocked[worker.name] = worker.resource.name + (
-            f" (held by {holders[0].name})" if holders else "")
+        blocked[worker.name] = worker.resource.name + _held_by(worker.resource)
     # Follow thread -> lock it waits for -> that lock's holder -> ...
     for start in waiting:
         path: list[_Worker] = []
@@ -1392,13 +1401,19 @@ def explore(setup: Callable[[], Any] | None, workers, invariant: Callable[[Any],
     with _Patched(fns):
         while tried < max_schedules and time.monotonic() < deadline:
             decisions: list[dict] = []
+            diverged: list[int] = []
 
             def choose(step, runnable, previous, voluntary):
                 if strategy == "random":
                     pick = rng.choice(runnable)
-                elif step < len(prefix):
+                elif step < len(prefix) and prefix[step] in runnable:
                     pick = prefix[step]
                 else:
+                    if step < len(prefix):
+                        # This run went another way than the recorded one (code whose lock order
+                        # depends on id() or hash()): search on from here as if it were new.
+                        diverged.append(step)
+                        del prefix[step:]
                     pick = _default_choice(runnable, previous, voluntary)
                 decisions.append({"runnable": runnable, "previous": previous,
                                   "voluntary": voluntary, "chosen": pick})
@@ -1417,6 +1432,8 @@ def explore(setup: Callable[[], Any] | None, workers, invariant: Callable[[Any],
                     break
             if strategy == "random":
                 continue
+            if diverged:
+                del stack[diverged[0]:]
             # Extend the stack with this run's decisions past the prefix.
             for i in range(len(stack), len(decisions)):
                 d = decisions[i]

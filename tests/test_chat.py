@@ -271,7 +271,7 @@ def test_room_disconnects_a_client_that_never_reads_without_stalling_others():
         while not sleeper_gone and time.monotonic() < deadline:
             ann.sock.sendall(payload * 50)
             for _ in range(50):
-                line = bob.line(timeout=5)
+                line = bob.line(timeout=chat.STALL_S + 10)  # ann is held back while sleeper stalls
                 if line.startswith("ann: "):
                     got += 1
                 elif line == "* sleeper left (too slow)":
@@ -323,10 +323,10 @@ def test_probe_room_catches_a_room_that_echoes_and_drops():
     """Does probe_room report a server that echoes to the sender and loses messages?"""
 
     class SloppyRoom(ChatRoomServer):
-        def _broadcast(self, text, exclude):  # to everyone, including the sender,
+        def _broadcast(self, text, exclude, wait=False):  # to everyone, including the sender,
             if text.endswith("m3 from u1"):  # and one message lost
                 return
-            super()._broadcast(text, exclude=None)
+            super()._broadcast(text, exclude=None, wait=wait)
 
     room = SloppyRoom().start()
     try:

@@ -148,3 +148,45 @@ def test_nc_gets_error_lines_for_bad_input(room):
     finally:
         client.proc.kill()
         client.finish()
+
+
+def test_a_reader_that_keeps_reading_gets_every_line_of_a_burst(room):
+    """One client sends 5,000 lines of 900 bytes at once; does a socat reader get all, in order?
+
+    The room holds the sender back while the reader's outbox is full, rather
+    than cut off a reader that is only slower than the sender.
+    """
+    import socket
+
+    host, port = room.address
+    reader = Terminal([SOCAT, "-", f"TCP:{host}:{port},shut-none"])
+    sender = socket.create_connection((host, port), timeout=30)
+    try:
+        reader.type("reader")
+        reader.until("* welcome reader")
+        sender.sendall(b"burst\n")
+        reader.until("* burst joined")
+        lines = [f"{i:05d} " + "x" * 894 for i in range(5000)]
+        blast = threading.Thread(target=sender.sendall, args=("".join(l + "\n" for l in lines).encode(),),
+                                 daemon=True)
+        blast.start()
+        got = []
+        deadline = time.monotonic() + 120
+        while len(got) < len(lines) and time.monotonic() < deadline:
+            try:
+                line = reader.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            assert line is not None, f"the reader was disconnected after {len(got)} lines"
+            if line.startswith("burst: "):
+                got.append(line[len("burst: "):])
+            else:
+                assert "too slow" not in line, line
+        assert got == lines, f"{len(got)} of {len(lines)} lines, in order: {got[:len(lines)] == lines[:len(got)]}"
+        blast.join(30)
+        assert not blast.is_alive()
+        assert room.members() == ["burst", "reader"]
+    finally:
+        sender.close()
+        reader.proc.kill()
+        reader.finish()

@@ -285,10 +285,10 @@ def test_explore_respects_its_schedule_and_time_bounds():
     assert not result.exhausted
 
 
-def test_a_lock_made_before_the_run_is_reported_stuck_not_hung():
-    """Is a worker blocked on a real lock reported as stuck within step_timeout?"""
+def test_a_lock_made_before_the_run_and_held_outside_it_is_named_not_hung():
+    """Is a worker waiting for a real lock that another thread holds told so, at once?"""
     real = threading.Lock()  # made before the run, so a real C lock
-    real.acquire()
+    real.acquire()           # and held by this thread, which is not in the run
 
     def blocked(state):
         with real:
@@ -299,9 +299,77 @@ def test_a_lock_made_before_the_run_is_reported_stuck_not_hung():
         trace = replay(None, [blocked], step_timeout=0.3)
     finally:
         real.release()
-    assert trace.outcome == "stuck"
-    assert "blocked outside the scheduler" in trace.message
+    assert trace.outcome == "deadlock"
+    assert "made before the run and held by a thread outside it" in trace.message
     assert time.monotonic() - started < 3
+    assert not real.locked() and type(real) is type(threading.Lock())  # put back as it was
+
+
+class ClassLockCounter:
+    """A counter whose lock is made once, in the class body, before any run."""
+    lock = threading.Lock()
+
+    def __init__(self):
+        self.count = 0
+
+    def add(self):
+        with ClassLockCounter.lock:
+            self.count += 1
+
+
+class ClassNoLockCounter(ClassLockCounter):
+    def add(self):
+        value = self.count
+        self.count = value + 1
+
+
+MODULE_LOCK = threading.Lock()
+
+
+def test_locks_made_before_the_run_are_cooperative_for_it():
+    """Do a class-body lock and a module global both serialise workers in every schedule?"""
+    result = explore(ClassLockCounter, lambda c: c.add(), count=2, invariant=lambda c: c.count == 2)
+    assert not result.failed and result.exhausted, result.message
+    assert type(ClassLockCounter.lock) is type(threading.Lock())  # the real lock is back
+
+    def add_under_global(state):
+        with MODULE_LOCK:
+            value = state["n"]
+            state["n"] = value + 1
+
+    result = explore(lambda: {"n": 0}, add_under_global, count=2, invariant=lambda s: s["n"] == 2)
+    assert not result.failed and result.exhausted, result.message
+    assert type(MODULE_LOCK) is type(threading.Lock())
+
+
+def test_a_class_without_the_lock_still_loses_an_update():
+    """The same search still finds the race when the lock is not taken (the check can fail)."""
+    result = explore(ClassNoLockCounter, lambda c: c.add(), count=2, invariant=lambda c: c.count == 2)
+    assert result.failed and result.trace.outcome == "invariant"
+
+
+class Account:
+    def __init__(self, balance):
+        self.balance = balance
+        self.lock = threading.Lock()
+
+
+def test_a_lock_order_that_differs_between_runs_is_still_explored():
+    """Ordering locks by id() (a new order each run) is correct, and the search must not trip over it."""
+    def setup():
+        return [Account(50), Account(50)]
+
+    def transfer(accounts, i, j, amount):
+        first, second = sorted((accounts[i], accounts[j]), key=id)
+        with first.lock:
+            with second.lock:
+                accounts[i].balance -= amount
+                accounts[j].balance += amount
+
+    result = explore(setup, [lambda a: transfer(a, 0, 1, 10), lambda a: transfer(a, 1, 0, 20)],
+                     invariant=lambda a: sum(x.balance for x in a) == 100, granularity="sync",
+                     preemption_bound=None, max_schedules=500)
+    assert not result.failed, result.message
 
 
 def test_worker_exceptions_fail_the_schedule():
