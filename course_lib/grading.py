@@ -41,6 +41,7 @@ __all__ = [
     "time_limit",
     "no_thread_leak",
     "read_until_closed",
+    "expect_not_built_on",
     "passed",
 ]
 
@@ -214,6 +215,19 @@ def no_thread_leak(grace: float = 2.0, what: str = "your code"):
             "Every thread you start should be joined (or stopped with an Event) "
             "before your function returns."
         )
+
+
+def expect_not_built_on(obj, kinds: tuple, message: str) -> None:
+    """Fail if ``obj`` (an instance, a class or a function) can reach one of the classes ``kinds``
+    or an instance of one: in its attributes, its class, or what its methods name (a global, a
+    closure, ``module.Class``). The message says where, so a rule an exercise states ("not on
+    queue.Queue") is checked by what the code uses, wherever it keeps it."""
+    from .reachable import references
+
+    for path, value, _ in references(obj):
+        if isinstance(value, kinds) or (isinstance(value, type) and issubclass(value, kinds)):
+            shown = value.__name__ if isinstance(value, type) else f"a {type(value).__name__}"
+            raise CheckFailed(f"{message} (found {shown} at {path})")
 
 
 def read_until_closed(sock: socket.socket, timeout: float = 5.0, limit: int = 1 << 20) -> bytes:

@@ -1027,7 +1027,6 @@ def _simple_locals(frame) -> dict:
 
 
 _LOCK_TYPES = (type(_REAL_LOCK()), type(_REAL_RLOCK()))
-_MAX_ITEMS = 200  # of one container, looked at for locks made before a run
 
 
 class _Adopted:
@@ -1035,25 +1034,28 @@ class _Adopted:
 
     A lock in a class body, a module global or a closure was created with
     the real factory, so a worker waiting for it would block in C where the
-    scheduler cannot see it. Those reachable from the run's state (objects,
-    their classes, what their methods' globals and closures name) and from
-    the workers are replaced for the run, the same real object always by
-    the same cooperative one (a Condition built on a shared lock stays on
-    it), and put back afterwards.
+    scheduler cannot see it. Those reachable from the run's state and from
+    the workers (:mod:`course_lib.reachable`) are replaced for the run, the
+    same real object always by the same cooperative one (a Condition built
+    on a shared lock stays on it), and put back afterwards. A lock already
+    held by a thread outside the run starts held, so waiting for it is named
+    as such instead of hanging.
     """
 
-    def __init__(self, run: "_Run", max_depth: int = 4):
+    def __init__(self, run: "_Run"):
         self.run = run
-        self.max_depth = max_depth
         self.swapped: dict[int, Any] = {}        # id(real) -> its cooperative stand-in
         self.keep: list[Any] = []                # the real objects, kept alive while their ids are keys
         self.undo: list[Callable[[], None]] = []
-        self._seen: set[int] = set()
+
+    @staticmethod
+    def _is_real(value) -> bool:
+        return isinstance(value, _LOCK_TYPES) or type(value) is _REAL_CONDITION
 
     def stand_in(self, real):
         if id(real) not in self.swapped:
             self.keep.append(real)
-            if isinstance(real, _REAL_CONDITION):
+            if type(real) is _REAL_CONDITION:
                 inner = getattr(real, "_lock", None)
                 lock = self.stand_in(inner) if isinstance(inner, _LOCK_TYPES) else None
                 self.swapped[id(real)] = _CoCondition(self.run, lock)
@@ -1066,19 +1068,14 @@ class _Adopted:
                     stand_in.held_outside = True
         return self.swapped[id(real)]
 
-    @staticmethod
-    def _is_real(value) -> bool:
-        return isinstance(value, _LOCK_TYPES) or (isinstance(value, _REAL_CONDITION)
-                                                  and not isinstance(value, _CoCondition))
-
-    def _swap_in(self, container, key, value, setter) -> None:
-        setter(container, key, self.stand_in(value))
-        self.undo.append(lambda: setter(container, key, value))
-
     def adopt(self, state, fns) -> "_Adopted":
-        self._walk(state, 0)
-        for fn in fns:
-            self._walk_function(fn, 0)
+        from .reachable import references
+
+        for root in (state, *fns):
+            for _, value, replace in references(root):
+                if replace is not None and self._is_real(value):
+                    replace(self.stand_in(value))
+                    self.undo.append(lambda put=replace, original=value: put(original))
         return self
 
     def restore(self) -> None:
@@ -1088,94 +1085,6 @@ class _Adopted:
             except Exception:
                 pass
         self.undo.clear()
-
-    def _walk(self, obj, depth: int) -> None:
-        if depth > self.max_depth or id(obj) in self._seen or obj is None:
-            return
-        if isinstance(obj, (str, bytes, int, float, bool, _CoLock, _CoCondition)):
-            return
-        self._seen.add(id(obj))
-        if callable(obj) and hasattr(obj, "__code__") or hasattr(obj, "__func__"):
-            self._walk_function(obj, depth)
-            return
-        if isinstance(obj, type):
-            if obj.__module__ in ("builtins", "threading", "queue"):
-                return
-            for klass in obj.__mro__:
-                if klass is object or klass.__module__ == "builtins":
-                    continue
-                for name, value in list(vars(klass).items()):
-                    if self._is_real(value):
-                        self._swap_in(klass, name, value, setattr)
-                    elif isinstance(value, property):
-                        for accessor in (value.fget, value.fset):
-                            self._walk(accessor, depth + 1)
-                    elif not name.startswith("__"):
-                        self._walk(getattr(value, "__func__", value), depth + 1)
-            return
-        if isinstance(obj, dict):
-            for key, value in list(obj.items())[:_MAX_ITEMS]:
-                if self._is_real(value):
-                    self._swap_in(obj, key, value, dict.__setitem__)
-                else:
-                    self._walk(value, depth + 1)
-            return
-        if isinstance(obj, list):
-            for index, value in enumerate(obj[:_MAX_ITEMS]):
-                if self._is_real(value):
-                    self._swap_in(obj, index, value, list.__setitem__)
-                else:
-                    self._walk(value, depth + 1)
-            return
-        if isinstance(obj, (tuple, set, frozenset)):
-            for value in list(obj)[:_MAX_ITEMS]:
-                self._walk(value, depth + 1)
-            return
-        if hasattr(obj, "__dict__") and not isinstance(obj, type(sys)):
-            attributes = vars(obj)
-            for name, value in list(attributes.items()):
-                if self._is_real(value):
-                    self._swap_in(attributes, name, value, dict.__setitem__)
-                else:
-                    self._walk(value, depth + 1)
-            self._walk(type(obj), depth + 1)
-
-    def _walk_function(self, fn, depth: int) -> None:
-        owner = getattr(fn, "__self__", None)
-        if owner is not None and not isinstance(owner, type(sys)):
-            self._walk(owner, depth + 1)
-        fn = getattr(fn, "__func__", fn)
-        code = getattr(fn, "__code__", None)
-        if code is None:
-            return
-        for cell in getattr(fn, "__closure__", None) or ():
-            try:
-                value = cell.cell_contents
-            except ValueError:
-                continue  # not yet bound
-            if self._is_real(value):
-                self._swap_in(cell, "cell_contents", value, setattr)
-            else:
-                self._walk(value, depth + 1)
-        namespace = getattr(fn, "__globals__", None) or {}
-        for name in _global_names(code):
-            if name in namespace:
-                value = namespace[name]
-                if self._is_real(value):
-                    self._swap_in(namespace, name, value, dict.__setitem__)
-                elif not isinstance(value, type(sys)):
-                    self._walk(value, depth + 1)
-        for value in getattr(fn, "__defaults__", None) or ():
-            self._walk(value, depth + 1)
-
-
-def _global_names(code) -> set[str]:
-    """The global names a code object (and the functions nested in it) may read."""
-    names = set(code.co_names)
-    for const in code.co_consts:
-        if hasattr(const, "co_names"):
-            names |= _global_names(const)
-    return names
 
 
 def _name_resources(state, max_depth: int = 3) -> None:

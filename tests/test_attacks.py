@@ -309,13 +309,6 @@ H_INTEGRITY_RACE = ("audit hole: the integrity snapshot is compared only when a 
                     "replaces course_lib.grading._difference (reached through the update_wrapper hole) and "
                     "the replacement puts the original back on its first call, so every later cell start "
                     "finds the module intact")
-H_VACUOUS_06 = ("test design hole (notebooks/06-networks): tests that only check refusals or side "
-                "effects pass for functions that do none of the work: raising TypeError/ValueError "
-                "('[' in the message) earns classify_address_invalid and parse_host_port_bad_input; "
-                "port_accepts returning False earns port_accepts_timeout and port_accepts_closes_sockets, "
-                "and answering True, False, True in call order (no socket at all) earns "
-                "port_accepts_open_and_refused: 6 of 10 points")
-
 ATTACKS: dict[str, Attack] = {
     # ---- IPython and the kernel
     "ipython_input_transformer": _mini(
@@ -742,7 +735,7 @@ ATTACKS: dict[str, Attack] = {
                          "def port_accepts(host, port, timeout=1.0):\n"
                          "    if not 0 <= port <= 65535:\n        raise ValueError('no such port')\n"
                          "    return next(answers, False)\n"},
-        statuses=frozenset({"graded"}), hole=H_VACUOUS_06),
+        statuses=frozenset({"graded"})),
 }
 
 # ------------------------------------------------------------------ legitimate, unusual solutions

@@ -22,9 +22,49 @@ MAX_SCORE = 11.0
 
 LOOPING_RUN_IN_THREADS = "def run_in_threads(fn, args_list, timeout=10.0):\n    while True:\n        pass\n"
 
+# Correct in other styles: a Thread subclass that keeps its result; a spawned Pool of one.
+THREAD_SUBCLASS = '''
+class _Call(threading.Thread):
+    def __init__(self, fn, args):
+        super().__init__(daemon=True)
+        self.fn, self.args, self.result = fn, args, None
+
+    def run(self):
+        self.result = self.fn(*self.args)
+
+
+def run_in_threads(fn, args_list, timeout=10.0):
+    calls = [_Call(fn, args) for args in args_list]
+    for call in calls:
+        call.start()
+    deadline = time.monotonic() + timeout
+    for call in calls:
+        call.join(max(0.0, deadline - time.monotonic()))
+    if any(call.is_alive() for call in calls):
+        raise TimeoutError(f"calls still running after {timeout} s")
+    return [call.result for call in calls]
+'''
+
+POOL_OF_ONE = '''
+def process_sees_global(value):
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        pool.apply(processes.set_setting, (value,))
+    return processes.SETTING
+'''
+
+# Never starts a process: answers what a process would have left behind.
+NO_PROCESS = '''
+def process_sees_global(value):
+    return processes.SETTING
+'''
+
 FIXTURES = {
     # student: (replacements by solution grade id, expected score)
     "correct": ({}, MAX_SCORE),
+    # correct in other styles (a Thread subclass; a spawned Pool of one): full marks
+    "unusual": ({"run_in_threads": THREAD_SUBCLASS, "process_sees_global": POOL_OF_ONE}, MAX_SCORE),
+    # no process at all: value 1 (the answer is right) but child 0
+    "no_process": ({"process_sees_global": NO_PROCESS}, MAX_SCORE - 1),
     # serial run_in_threads: concurrent 2 + timeout 1; an import that copies SETTING: 1;
     # a hard-coded ORIGINAL: child 1; speedup without ValueError: 1; '>' for '>=': 1
     "wrong": ({"run_in_threads": WRONG["run_in_threads"]["serial"][0],

@@ -64,9 +64,81 @@ def start_ticker(interval, tick, stop):
     return ticker
 '''
 
+# Checks the clock every 5 ms: little CPU, but it is still a loop that polls.
+CLOCK_POLLING = '''
+def start_ticker(interval, tick, stop):
+    if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not interval > 0:
+        raise ValueError("interval must be a positive number")
+
+    def run():
+        due = time.monotonic() + interval
+        while not stop.is_set():
+            if time.monotonic() >= due:
+                tick()
+                due += interval
+            time.sleep(0.005)
+
+    ticker = threading.Thread(target=run, name="ticker", daemon=True)
+    ticker.start()
+    return ticker
+'''
+
+# Correct in other styles: a pool with a worker per task; a ticker that keeps to a schedule
+# (no drift) and still waits with stop.wait.
+POOL_PER_TASK = '''
+import concurrent.futures
+
+
+def run_concurrently(tasks):
+    if not tasks:
+        return []
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=len(tasks))
+    try:
+        futures = [pool.submit(function, *args) for function, args in tasks]
+        return [future.result() for future in futures]
+    finally:
+        pool.shutdown(wait=True)
+'''
+
+SCHEDULED_TICKER = '''
+def start_ticker(interval, tick, stop):
+    if type(interval) not in (int, float) or not interval > 0:
+        raise ValueError(f"interval must be a positive number of seconds, got {interval!r}")
+
+    def run():
+        due = time.monotonic() + interval
+        while not stop.wait(max(0.0, due - time.monotonic())):
+            tick()
+            due += interval
+
+    ticker = threading.Thread(target=run, name="ticker", daemon=True)
+    ticker.start()
+    return ticker
+'''
+
+# Forgets to join: returns while the tasks still run.
+NO_JOIN = '''
+def run_concurrently(tasks):
+    results = [None] * len(tasks)
+
+    def run(index, function, args):
+        results[index] = function(*args)
+
+    for index, (function, args) in enumerate(tasks):
+        threading.Thread(target=run, args=(index, function, args)).start()
+    return results
+'''
+
 FIXTURES = {
     # student: (replacements, expected score)
     "correct": ({}, MAX_SCORE),
+    # never joins: every run_concurrently cell fails (it returns before the tasks end)
+    "no_join": ({"run_concurrently_solution": NO_JOIN}, MAX_SCORE - 3),
+    # correct in other styles (a pool of one worker per task; a drift-free ticker): full marks
+    "unusual": ({"run_concurrently_solution": POOL_PER_TASK, "start_ticker_solution": SCHEDULED_TICKER},
+                MAX_SCORE),
+    # polls the clock every 5 ms: fails no_busy_wait only (it wakes ~100 times in 0.5 s)
+    "clock_polling": ({"start_ticker_solution": CLOCK_POLLING}, MAX_SCORE - 1),
     # fails results_in_order (tasks wait for later ones), overlaps, errors (stops at the first error)
     "sequential": ({"run_concurrently_solution": SEQUENTIAL}, 3.0),
     # fails stops_promptly only

@@ -161,9 +161,25 @@ class Bank:
             return sum(self._balances.values())
 '''
 
+# A new lock on every call: each increment holds a lock nobody else can see.
+LOCK_PER_CALL = '''
+class SafeCounter:
+    def __init__(self):
+        self._count = 0
+
+    def increment(self, amount=1):
+        with threading.Lock():
+            self._count += amount
+
+    def value(self):
+        return self._count
+'''
+
 FIXTURES = {
     # student: (replacements, allowed scores)
     "correct": ({}, {10.0}),
+    # a lock per call protects nothing: no_lost_update (2) always, stress (1) when it catches it
+    "lock_per_call": ({"SafeCounter": LOCK_PER_CALL}, {7.0, 8.0}),
     # Correct in another style (a class-level lock; an RLock bank): full marks.
     "unusual": ({"SafeCounter": CLASS_LOCK_COUNTER, "Bank": RLOCK_BANK}, {10.0}),
     # Racy: counts 1 + bank basics 1 + bad input 1; the two stress cells may

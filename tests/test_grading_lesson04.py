@@ -132,9 +132,136 @@ def run_pipeline(sources, work, consumers, capacity=8):
     return results
 '''
 
+# Breaks a rule the exercise states, in a way that is easy to miss: a queue.Queue per buffer,
+# kept in a module-level dict instead of an attribute.
+QUEUE_IN_A_GLOBAL = '''
+_QUEUES = {}
+
+class BoundedBuffer:
+    def __init__(self, capacity):
+        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
+            raise ValueError("capacity must be an int >= 1")
+        self._cond = threading.Condition()  # for show: the queue does the work
+        _QUEUES[id(self)] = queue.Queue(capacity)
+
+    def put(self, item, timeout=None):
+        _QUEUES[id(self)].put(item, timeout=timeout)
+
+    def get(self, timeout=None):
+        return _QUEUES[id(self)].get(timeout=timeout)
+
+    def __len__(self):
+        return _QUEUES[id(self)].qsize()
+'''
+
+# Consumers that poll instead of waiting for a sentinel.
+POLLING_PIPELINE = '''
+def run_pipeline(sources, work, consumers, capacity=8):
+    if isinstance(consumers, bool) or not isinstance(consumers, int) or consumers < 1:
+        raise ValueError("consumers must be an int >= 1")
+    items = queue.Queue(maxsize=capacity)
+    results, lock = [], threading.Lock()
+    done = threading.Event()
+
+    def produce(source):
+        for item in source:
+            items.put(item)
+
+    def consume():
+        while True:
+            try:
+                item = items.get(timeout=0.05)
+            except queue.Empty:
+                if done.is_set():
+                    return
+                continue
+            result = work(item)
+            with lock:
+                results.append(result)
+
+    producers = [threading.Thread(target=produce, args=(s,)) for s in sources]
+    workers = [threading.Thread(target=consume) for _ in range(consumers)]
+    for t in producers + workers:
+        t.start()
+    for t in producers:
+        t.join()
+    done.set()
+    for t in workers:
+        t.join()
+    return results
+'''
+
+# Correct in other styles: one Condition with wait_for and notify_all; a single sentinel that
+# each consumer puts back for the next one.
+ONE_CONDITION_BUFFER = '''
+class BoundedBuffer:
+    def __init__(self, capacity):
+        if type(capacity) is not int or capacity < 1:
+            raise ValueError(f"capacity must be an int >= 1, got {capacity!r}")
+        self._items, self._capacity = [], capacity
+        self._changed = threading.Condition()
+
+    def put(self, item, timeout=None):
+        if timeout is not None and timeout < 0:
+            raise ValueError("timeout must not be negative")
+        with self._changed:
+            if not self._changed.wait_for(lambda: len(self._items) < self._capacity, timeout):
+                raise queue.Full("still full")
+            self._items.append(item)
+            self._changed.notify_all()
+
+    def get(self, timeout=None):
+        if timeout is not None and timeout < 0:
+            raise ValueError("timeout must not be negative")
+        with self._changed:
+            if not self._changed.wait_for(lambda: self._items, timeout):
+                raise queue.Empty("still empty")
+            item = self._items.pop(0)
+            self._changed.notify_all()
+            return item
+
+    def __len__(self):
+        with self._changed:
+            return len(self._items)
+'''
+
+PASS_ALONG_SENTINEL = '''
+class _Done:
+    pass  # the one sentinel: each consumer that takes it puts it back for the next
+
+
+def run_pipeline(sources, work, consumers, capacity=8):
+    if type(consumers) is not int or consumers < 1:
+        raise ValueError("consumers must be an int >= 1")
+    items, results = queue.Queue(capacity), queue.Queue()
+
+    def consume():
+        while (item := items.get()) is not _Done:
+            results.put(work(item))
+        items.put(_Done)
+
+    producers = [threading.Thread(target=lambda s=s: [items.put(x) for x in s]) for s in sources]
+    workers = [threading.Thread(target=consume) for _ in range(consumers)]
+    for thread in producers + workers:
+        thread.start()
+    for thread in producers:
+        thread.join()
+    items.put(_Done)
+    for thread in workers:
+        thread.join()
+    return [results.get() for _ in range(results.qsize())]
+'''
+
 FIXTURES = {
     # student: (replacements, expected score)
     "correct": ({}, MAX_SCORE),
+    # correct in other styles (one Condition with wait_for; a sentinel passed along): full marks
+    "unusual": ({"bounded_buffer_solution": ONE_CONDITION_BUFFER,
+                 "run_pipeline_solution": PASS_ALONG_SENTINEL}, MAX_SCORE),
+    # a queue.Queue kept in a module-level dict: fifo's hidden rule check (1); polling consumers:
+    # clean_shutdown (1)
+    "rule_breaker": ({"bounded_buffer_solution": QUEUE_IN_A_GLOBAL,
+                      "run_pipeline_solution": POLLING_PIPELINE}, MAX_SCORE - 2),
     # buffer: fifo 1 + no_busy_wait 1; pipeline: concurrent 1 + clean_shutdown 1
     "loses_items": ({"bounded_buffer_solution": DROPPING_BUFFER,
                      "run_pipeline_solution": NONE_SENTINEL_PIPELINE}, 4.0),

@@ -63,9 +63,62 @@ def port_accepts(host, port, timeout=1.0):
 # the cell limit (timeout). The score is the same either way.
 STATUS = {"looping_port_check": {"graded", "timeout"}}
 
+# A timeout per address, not in total: create_connection tries every address with the whole
+# timeout each.
+PER_ADDRESS_TIMEOUT = '''
+def port_accepts(host, port, timeout=1.0):
+    if not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ValueError("port must be an int in 0-65535")
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+'''
+
+# Forgets to strip the text; and trusts int() with the port.
+NO_STRIP_CLASSIFIER = '''
+def classify_address(text):
+    if not isinstance(text, str):
+        raise TypeError("expected a str")
+    address = ipaddress.ip_address(text)
+    checks = [("unspecified", address.is_unspecified), ("loopback", address.is_loopback),
+              ("link-local", address.is_link_local), ("multicast", address.is_multicast),
+              ("private", address.is_private), ("global", address.is_global)]
+    for kind, holds in checks:
+        if holds:
+            return address.version, kind
+    return address.version, "reserved"
+'''
+
+INT_PORT_PARSER = '''
+def parse_host_port(text, default_port=None):
+    if not isinstance(text, str):
+        raise TypeError("expected a str")
+    text = text.strip()
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = int(rest[1:]) if rest.startswith(":") else default_port
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+        port = int(port)
+    elif ":" in text:
+        raise ValueError("IPv6 needs brackets, like [::1]:80")
+    else:
+        host, port = text, default_port
+    if not host or port is None or not 0 <= port <= 65535:
+        raise ValueError(f"bad address {text!r}")
+    return host, port
+'''
+
 FIXTURES = {
     # student: (replacements, expected score)
     "correct": ({}, MAX_SCORE),
+    # no strip: classify_address_ipv4's hidden '  8.8.4.4\\n' (1); int() takes '８０' and '+80': bad_input (2)
+    "no_strip_int_port": ({"classify_address": NO_STRIP_CLASSIFIER, "parse_host_port": INT_PORT_PARSER},
+                          MAX_SCORE - 3),
+    # timeout per address: port_accepts_timeout's hidden two-silent-addresses check (1)
+    "per_address_timeout": ({"port_accepts": PER_ADDRESS_TIMEOUT}, MAX_SCORE - 1),
     # classify: invalid 1; parse: 0; port_accepts: 3
     "private_first_and_rsplit": ({"classify_address": PRIVATE_FIRST,
                                   "parse_host_port": RSPLIT_PARSER}, 4.0),

@@ -191,9 +191,34 @@ def get_daytime(host, port, timeout=2.0):
 
 STATUS: dict[str, str] = {}  # every fixture ends "graded": no cell needs the per-cell limit
 
+# A timeout on each recv, none for the whole reply: a trickling server keeps it waiting.
+PER_RECV_TIMEOUT_CLIENT = '''
+def get_daytime(host, port, timeout=2.0):
+    try:
+        sock = socket.create_connection((host, port), timeout=timeout)
+    except OSError as exc:
+        raise DaytimeError(f"cannot connect: {exc}") from None
+    with sock:
+        reply = b""
+        while True:
+            try:
+                chunk = sock.recv(1024)
+            except OSError as exc:
+                raise DaytimeError(f"no reply: {exc}") from None
+            if not chunk:
+                break
+            reply += chunk
+    try:
+        return reply.decode("ascii").rstrip("\\r\\n")
+    except UnicodeDecodeError:
+        raise DaytimeError("not ASCII") from None
+'''
+
 FIXTURES = {
     # student: (replacements, expected score)
     "correct": ({}, MAX_SCORE),
+    # no deadline for the whole reply: failures' trickle, 5000-byte and silence checks (2)
+    "per_recv_timeout": ({"get_daytime": PER_RECV_TIMEOUT_CLIENT}, MAX_SCORE - 2),
     # Correct in another style (socketserver; selectors): full marks.
     "unusual": ({"ThreadedDaytimeServer": SOCKETSERVER_DAYTIME, "get_daytime": SELECTORS_CLIENT}, MAX_SCORE),
     # server: reply 1, rude_clients 1, stop 2 (no concurrency: loses 4)
