@@ -10,17 +10,25 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 # jupyter refuses to run as root without this flag (containers, CI).
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: lab test release venv hub clean
+.PHONY: lab test release venv hub clean lock
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# The exact versions of requirements.lock (with hashes), then the project itself: the same
+# install in week 1 and week 14. `make lock` refreshes the lock from pyproject.toml's ranges.
+$(VENV)/.installed: pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is needed, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -U pip 2>&1 | grep -v '^WARNING: Location' || true
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test,hub]' 2>&1 | grep -v '^WARNING: Location' || true
-	$(BIN)/python -c 'import course_lib, autograder, nbgrader, jupyterlab'
+	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.lock 2>&1 | grep -v '^WARNING: Location' || true
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e . 2>&1 | grep -v '^WARNING: Location' || true
+	$(BIN)/python -c 'import course_lib, autograder, nbgrader, jupyterlab, pytest, jupyterhub'
 	touch $@
+
+lock: venv
+	$(BIN)/python -m pip install -q --disable-pip-version-check pip-tools 2>&1 | grep -v '^WARNING: Location' || true
+	$(BIN)/pip-compile -q --extra test --extra hub --generate-hashes --strip-extras --allow-unsafe \
+	  --no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
 
 release: venv
 	$(BIN)/course release --out $(STUDENT_DIR)

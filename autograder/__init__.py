@@ -10,9 +10,11 @@ One module a pipeline step (like nbgrader's own ``apps/`` and
     normalize      the notebook that is graded: lesson cells + solution cells
     policy         what a solution cell may contain (ast), checked before running
     audit          the grader's end of the judge kernel's audit channel
+    peer           the grader's end of the checks a peer judges (servers, clients)
     execute        runs a notebook so that no cell can stop the rest
     sandbox        bubblewrap around every judge kernel
     preprocessors  feedback that carries verdicts, not execution
+    sanitize       feedback and report pages with nothing live in them
     leaks          does a text quote hidden test code, plainly or disguised?
     worker         grades one submission in a throw-away course directory
     pool           long-lived worker processes, each job bounded
@@ -21,8 +23,12 @@ One module a pipeline step (like nbgrader's own ``apps/`` and
     report         the class report (report.html)
     check          ``course check`` for a student
     collect        a learning platform's ZIP into submitted/
+    unzip          safe ZIP extraction (sizes, names, links, bombs)
+    solutions      ``course solutions``: the lessons with their solutions, for self-study
     gradebook      results into nbgrader's gradebook
     proctree       kill a process tree (one copy for all)
     hub            a JupyterHub class
     cli            the thin ``course`` command
 """
+
+__all__: list[str] = []  # the modules are the interface: import autograder.<module>

@@ -19,7 +19,10 @@ from pathlib import Path
 
 from .config import Limits
 from .lessons import CourseError
+from .results import graded_cell_error
 
+
+__all__ = ["policy_problems", "TestResult", "check", "report", "check_hidden"]
 
 def policy_problems(nb, lesson: str) -> list[tuple[str, str]]:
     """(grade id, violation) for every solution cell the grader would reject."""
@@ -81,14 +84,13 @@ def check(notebook: Path, *, limits: Limits = Limits()) -> list[TestResult]:
         meta = cell.metadata.get("nbgrader", {})
         if cell.cell_type != "code" or not meta.get("grade"):
             continue
-        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        error = graded_cell_error(cell)
         points = float(meta.get("points", 0))
         if not _has_visible_check(cell.source):
             results.append(TestResult(meta["grade_id"], points, "hidden", "runs at grading"))
-        elif errors:
-            err = errors[-1]
-            outcome = "not attempted" if err.get("ename") == "NotImplementedError" else "failed"
-            results.append(TestResult(meta["grade_id"], points, outcome, f"{err.get('ename')}: {err.get('evalue')}"))
+        elif error:
+            outcome = "not attempted" if error[0] == "NotImplementedError" else "failed"
+            results.append(TestResult(meta["grade_id"], points, outcome, error[1]))
         elif cell.get("execution_count") is None:
             results.append(TestResult(meta["grade_id"], points, "failed", dead or "this cell did not run"))
         else:
@@ -167,14 +169,13 @@ def check_hidden(notebook: Path, *, limits: Limits = Limits()) -> list[TestResul
         meta = cell.metadata.get("nbgrader", {})
         if cell.cell_type != "code" or not meta.get("grade"):
             continue
-        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        error = graded_cell_error(cell)
         points = float(meta.get("points", 0))
         if meta["grade_id"] in lost:
             results.append(TestResult(meta["grade_id"], points, "failed", f"not graded: {lost[meta['grade_id']]}"))
-        elif errors:
-            message = f"{errors[-1].get('ename')}: {errors[-1].get('evalue')}"
-            message = WITHHELD if quotes_hidden(message, secret) else message[:500]
-            outcome = "not attempted" if errors[-1].get("ename") == "NotImplementedError" else "failed"
+        elif error:
+            message = WITHHELD if quotes_hidden(error[1], secret) else error[1][:500]
+            outcome = "not attempted" if error[0] == "NotImplementedError" else "failed"
             results.append(TestResult(meta["grade_id"], points, outcome, message))
         else:
             results.append(TestResult(meta["grade_id"], points, "passed"))

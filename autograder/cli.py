@@ -14,6 +14,8 @@ from pathlib import Path
 from .config import Limits
 from .lessons import CourseError
 
+__all__ = ["EXAMPLES", "main"]
+
 EXAMPLES = {
     "release": "example:\n  course release --out build/student          # every lesson\n"
                "  course release 01 06 --out handout --force   # two lessons, replacing old copies",

@@ -66,6 +66,11 @@ from traitlets import Dict, List, Unicode
 from . import lessons as lessons_mod
 from .lessons import CourseError
 
+__all__ = [
+    "DEFAULT_PATTERN", "MOODLE_PATTERN", "PATTERNS", "SAFE_STUDENT_ID", "MAX_UNZIPPED_BYTES",
+    "CollectResult", "LessonCollector", "SafeExtractor", "collect_zip"
+]
+
 DEFAULT_PATTERN = (
     r"(?:.*/)?"                                   # any folders inside the ZIP
     r"(?P<student_id>[A-Za-z0-9][A-Za-z0-9.-]*)"  # the student's name or login

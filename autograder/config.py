@@ -14,6 +14,8 @@ from pathlib import Path
 
 from traitlets.config import Config
 
+__all__ = ["COURSE_ID", "Limits", "nbgrader_config", "write_config_file"]
+
 COURSE_ID = "threads-sockets"
 
 
@@ -29,6 +31,9 @@ class Limits:
         the memory cgroup of everything a submission starts, plus its tmpfs sizes.
     worker_memory_mb: address space of a sandboxed grading worker (without
         the sandbox the worker's limit is memory_mb, which its kernels inherit).
+    tmp_mb ... thread_stack_kb: the sandbox's folders, tasks and files; the
+        one place their defaults are set (the kernel manager, ``configure``
+        and ``bwrap_command`` read them from here).
     """
 
     cell_timeout: int = 20
@@ -38,6 +43,13 @@ class Limits:
     max_notebook_mb: int = 20     # a submitted notebook larger than this is refused unread
     max_output_lines: int = 1000
     max_output_chars: int = 100_000
+    # The sandbox's own bounds (autograder.sandbox reads its defaults from here):
+    tmp_mb: int = 256             # the private /tmp tmpfs
+    shm_mb: int = 64              # the private /dev/shm tmpfs
+    work_mb: int = 64             # the writable working folder (a tmpfs)
+    max_tasks: int = 1024         # threads + processes the sandbox may hold
+    file_mb: int = 256            # the largest file a kernel may write
+    thread_stack_kb: int = 2048   # each thread's stack (RLIMIT_STACK)
 
 
 def nbgrader_config(course_root: Path, limits: Limits = Limits()) -> Config:

@@ -32,6 +32,8 @@ from nbgrader.preprocessors import Execute
 from traitlets import Integer, Unicode
 
 
+__all__ = ["ERROR_CHARS", "CAPPED_MESSAGES", "solution_cells_by_file", "BoundedExecute"]
+
 ERROR_CHARS = 5000  # of an error's message, and of each traceback line
 #: Message kinds that carry what a cell outputs (and so count against its cap).
 CAPPED_MESSAGES = frozenset({"stream", "display_data", "update_display_data", "execute_result",

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import tempfile
 from dataclasses import asdict
@@ -28,7 +27,7 @@ from .discover import Unusable, discover, fingerprint, row
 from .lessons import CourseError
 from .pool import WorkerProcess, grade_all
 from .release import build_course
-from .results import read_results, result_path, write_atomic, write_result
+from .results import read_result, read_results, result_path, write_atomic, write_result
 from .worker import Job
 
 __all__ = ["grade", "rebuild", "summary", "write_csv", "CSV_COLUMNS"]
@@ -71,10 +70,7 @@ def grade(submissions: Path, *, out: Path, lessons: list[str] | None = None, job
             continue
         previous = result_path(out, student, lesson)
         if not force and previous.exists():
-            try:
-                old = json.loads(previous.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                old = {}
+            old = read_result(previous) or {}
             if old.get("fingerprint") == stamp:
                 done.append(old)
                 continue

@@ -20,7 +20,6 @@ results twice leaves the same scores.
 
 from __future__ import annotations
 
-import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,8 @@ from pathlib import Path
 from .config import COURSE_ID
 from .lessons import CourseError
 
+
+__all__ = ["Loaded", "read_results", "load_results", "scores", "main"]
 
 @dataclass
 class Loaded:
@@ -42,7 +43,9 @@ def read_results(graded: Path) -> list[dict]:
     results_dir = Path(graded) / "results"
     if not results_dir.is_dir():
         raise CourseError(f"{graded} holds no results/ folder: not the --out of `course grade`")
-    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(results_dir.glob("*/*.json"))]
+    from .results import read_results as stored
+
+    return stored(graded)
 
 
 def load_results(graded: Path, db_url: str, *, course_id: str = COURSE_ID) -> Loaded:
@@ -54,9 +57,9 @@ def load_results(graded: Path, db_url: str, *, course_id: str = COURSE_ID) -> Lo
     """
     from nbgrader.api import Gradebook, MissingEntry
 
-    from .release import _alembic_on_path
+    from .release import alembic_on_path
 
-    _alembic_on_path()  # nbgrader runs `alembic` when it opens a new gradebook
+    alembic_on_path()  # nbgrader runs `alembic` when it opens a new gradebook
     loaded = Loaded(written=[], skipped=[])
     with warnings.catch_warnings(), Gradebook(db_url, course_id) as gb:
         # nbgrader's add_submission builds its rows in an order SQLAlchemy 2 warns about

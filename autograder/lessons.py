@@ -10,6 +10,10 @@ import os
 import re
 from pathlib import Path
 
+__all__ = [
+    "REPO", "NOTEBOOKS", "LESSON_ID", "CourseError", "all_lessons", "resolve", "source_notebooks"
+]
+
 REPO = Path(__file__).resolve().parent.parent
 # COURSE_NOTEBOOKS points the tools at another set of lessons (tests use a tiny one).
 NOTEBOOKS = Path(os.environ.get("COURSE_NOTEBOOKS", REPO / "notebooks")).resolve()

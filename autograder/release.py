@@ -16,6 +16,8 @@ from . import lessons as lessons_mod
 from .config import nbgrader_config
 from .lessons import CourseError
 
+__all__ = ["MARKERS", "COPY_IGNORE", "alembic_on_path", "build_course", "check_release", "release"]
+
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
 COPY_IGNORE = shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", "*.pyc")
 
@@ -25,7 +27,7 @@ def build_course(course_root: Path, lesson_ids: list[str], notebooks: Path = les
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
 
-    _alembic_on_path()
+    alembic_on_path()
     course_root.mkdir(parents=True, exist_ok=True)
     for lesson in lesson_ids:
         target = course_root / "source" / lesson
@@ -42,7 +44,7 @@ def build_course(course_root: Path, lesson_ids: list[str], notebooks: Path = les
     return course_root
 
 
-def _alembic_on_path() -> None:
+def alembic_on_path() -> None:
     """nbgrader runs ``alembic`` from PATH when it creates a gradebook."""
     import os
     import sys

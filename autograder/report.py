@@ -22,11 +22,15 @@ from __future__ import annotations
 import base64
 import html
 import io
-import os
 import re
 from collections import Counter, defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
+
+__all__ = [
+    "PROBLEM_STATUSES", "INTEGRITY_STATUSES", "TIMING_STEPS", "TOP_FAILED", "TOP_MESSAGES",
+    "MESSAGE_CHARS", "ADDRESS", "write_report", "render"
+]
 
 PROBLEM_STATUSES = ("timeout", "kernel_died", "error")
 INTEGRITY_STATUSES = ("tampered", "rejected")  # listed first: rows an instructor must read
@@ -41,13 +45,12 @@ def write_report(results: list[dict], out: Path) -> Path:
     """Write ``out/report.html`` for ``results`` (one dict per submission); return its path."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    from .results import write_atomic
     from .sanitize import sanitize_page
 
     page = sanitize_page(render(results))
     path = out / "report.html"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, page)
     return path
 
 

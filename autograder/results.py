@@ -25,7 +25,8 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-__all__ = ["Result", "STATUS_ORDER", "write_atomic", "write_result", "read_results", "result_path"]
+__all__ = ["Result", "STATUS_ORDER", "write_atomic", "write_result", "read_result", "read_results",
+           "result_path", "graded_cell_error"]
 
 STATUS_ORDER = ["tampered", "error", "kernel_died", "timeout", "rejected", "graded", "missing"]
 
@@ -75,12 +76,25 @@ def write_result(out: Path, result: dict) -> Path:
     return path
 
 
+def read_result(path: Path) -> dict | None:
+    """The result stored at ``path``; None if there is none or it is not one."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def read_results(out: Path) -> list[dict]:
     """Every result under ``out/results`` (a file that is not a result is skipped)."""
-    results = []
-    for path in sorted((Path(out) / "results").glob("*/*.json")):
-        try:
-            results.append(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError):
-            continue
-    return results
+    found = (read_result(path) for path in sorted((Path(out) / "results").glob("*/*.json")))
+    return [result for result in found if result is not None]
+
+
+def graded_cell_error(cell) -> tuple[str, str] | None:
+    """``(error name, "Name: message")`` of a test cell's last error output; None if it passed."""
+    errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+    if not errors:
+        return None
+    name = str(errors[-1].get("ename"))
+    return name, f"{name}: {errors[-1].get('evalue')}"

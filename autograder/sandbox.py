@@ -97,9 +97,13 @@ from pathlib import Path
 
 from nbgrader.preprocessors import Execute
 
-from .audit import JudgeKernelManager
 from traitlets import Integer, List, Unicode, default
 from traitlets.config import Config
+
+from .audit import JudgeKernelManager
+from .config import Limits
+
+DEFAULTS = Limits()  # every bound's default is set in autograder.config.Limits, nowhere else
 
 __all__ = [
     "SandboxUnavailable",
@@ -209,12 +213,12 @@ def bwrap_command(
     ipc_dir: Path,
     etc_dir: Path,
     memory_mb: int,
-    tmp_mb: int = 256,
-    shm_mb: int = 64,
-    work_mb: int = 64,
-    max_tasks: int = 1024,
-    file_mb: int = 256,
-    thread_stack_kb: int = 2048,
+    tmp_mb: int = DEFAULTS.tmp_mb,
+    shm_mb: int = DEFAULTS.shm_mb,
+    work_mb: int = DEFAULTS.work_mb,
+    max_tasks: int = DEFAULTS.max_tasks,
+    file_mb: int = DEFAULTS.file_mb,
+    thread_stack_kb: int = DEFAULTS.thread_stack_kb,
     runtime_paths: list[str] | None = None,
     env: dict[str, str] | None = None,
     bwrap: str = "bwrap",
@@ -451,12 +455,12 @@ class SandboxKernelManager(JudgeKernelManager):
     ipc_root = Unicode(
         help="Where per-kernel ipc folders go (short path: Unix sockets max 107 bytes)."
     ).tag(config=True)
-    memory_mb = Integer(1024, help="RLIMIT_AS of every sandbox process, in MiB.").tag(config=True)
-    tmp_mb = Integer(256, help="Size of the private /tmp tmpfs, in MiB.").tag(config=True)
-    shm_mb = Integer(64, help="Size of the private /dev/shm tmpfs, in MiB.").tag(config=True)
-    work_mb = Integer(64, help="Size of the writable working folder (a tmpfs), in MiB.").tag(config=True)
+    memory_mb = Integer(DEFAULTS.memory_mb, help="RLIMIT_AS of every sandbox process, in MiB.").tag(config=True)
+    tmp_mb = Integer(DEFAULTS.tmp_mb, help="Size of the private /tmp tmpfs, in MiB.").tag(config=True)
+    shm_mb = Integer(DEFAULTS.shm_mb, help="Size of the private /dev/shm tmpfs, in MiB.").tag(config=True)
+    work_mb = Integer(DEFAULTS.work_mb, help="Size of the writable working folder (a tmpfs), in MiB.").tag(config=True)
     max_tasks = Integer(
-        1024,
+        DEFAULTS.max_tasks,
         help="Threads + processes the sandbox may hold: RLIMIT_NPROC inside the user "
         "namespace, and pids.max of its own pids cgroup when one can be made (Linux "
         "does not apply RLIMIT_NPROC to a grader running as root).",
@@ -466,7 +470,7 @@ class SandboxKernelManager(JudgeKernelManager):
         help="'auto': put each sandbox in a new pids cgroup (limit max_tasks, killed "
         "whole at the end) when the cgroup file system lets this process; '' = never.",
     ).tag(config=True)
-    file_mb = Integer(256, help="RLIMIT_FSIZE: largest file the kernel may write, MiB.").tag(
+    file_mb = Integer(DEFAULTS.file_mb, help="RLIMIT_FSIZE: largest file the kernel may write, MiB.").tag(
         config=True
     )
     runtime_paths = List(
@@ -683,11 +687,12 @@ def configure(
     *,
     submission_dir: Path,
     runtime_dir: Path,
-    memory_mb: int = 1024,
-    tmp_mb: int = 256,
-    max_tasks: int = 1024,
+    memory_mb: int = DEFAULTS.memory_mb,
+    tmp_mb: int = DEFAULTS.tmp_mb,
+    max_tasks: int = DEFAULTS.max_tasks,
     ipc_root: Path | None = None,
     require: bool = True,
+    limits: Limits | None = None,
 ) -> Config:
     """Make ``nbgrader autograde`` run with ``config`` start sandboxed kernels.
 
@@ -710,7 +715,8 @@ def configure(
     sandbox needs a graceful exit; measured 4 s stalls otherwise). Values
     set are plain str/int/list, so ``json.dump(config, f)`` works.
     Raises :class:`SandboxUnavailable` when ``require`` and the sandbox
-    cannot start here.
+    cannot start here. ``limits`` (an :class:`autograder.config.Limits`), when
+    given, sets every bound at once and wins over the separate arguments.
     """
     if require:
         ok, why = available()
@@ -736,6 +742,9 @@ def configure(
     km.memory_mb = int(memory_mb)
     km.tmp_mb = int(tmp_mb)
     km.max_tasks = int(max_tasks)
+    if limits is not None:  # every sandbox bound from one Limits (what course grade passes)
+        for name in ("memory_mb", "tmp_mb", "shm_mb", "work_mb", "max_tasks", "file_mb"):
+            setattr(km, name, int(getattr(limits, name)))
     if ipc_root is not None:
         km.ipc_root = str(ipc_root)
     return config

@@ -15,6 +15,8 @@ from .lessons import CourseError
 from .release import COPY_IGNORE
 
 
+__all__ = ["solutions"]
+
 def solutions(lessons: list[str] | None = None, *, out: Path) -> list[Path]:
     """Copy the source notebooks of ``lessons`` to ``out/<lesson>/``."""
     written = []

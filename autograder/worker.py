@@ -35,9 +35,9 @@ from pathlib import Path
 
 from .config import COURSE_ID, Limits, nbgrader_config
 from .discover import shown_name
-from .results import STATUS_ORDER, Result
+from .results import STATUS_ORDER, Result, graded_cell_error
 
-__all__ = ["Job", "run", "serve", "main", "graded_cell_error", "read_submitted"]
+__all__ = ["Job", "run", "serve", "main", "read_submitted"]
 
 
 @dataclass
@@ -108,8 +108,7 @@ def _grade_in(work: Path, job: Job) -> tuple[Result, dict]:
     if job.sandbox:
         from . import sandbox
 
-        sandbox.configure(config, submission_dir=empty_cwd, runtime_dir=work / "runtime",
-                          memory_mb=limits.memory_mb)
+        sandbox.configure(config, submission_dir=empty_cwd, runtime_dir=work / "runtime", limits=limits)
     api = NbGraderAPI(CourseDirectory(config=config), config=config)
     timing = {"prepare": time.perf_counter() - started}
     mark = time.perf_counter()
@@ -207,14 +206,6 @@ def _settle_scores(work: Path, job: Job, lost: dict[str, str], *, withhold_all: 
         gb.db.commit()
 
 
-def graded_cell_error(cell) -> str | None:
-    """``Name: message`` of a graded cell's last error output, or None if it passed."""
-    errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
-    if not errors:
-        return None
-    return f"{errors[-1].get('ename')}: {errors[-1].get('evalue')}"
-
-
 def _scores(work: Path, job: Job, lost: dict[str, str]) -> dict:
     """Score, max and per-test points and messages; messages that quote hidden tests withheld."""
     import nbformat
@@ -229,7 +220,8 @@ def _scores(work: Path, job: Job, lost: dict[str, str]) -> dict:
         for cell in nbformat.read(nb_path, as_version=4).cells:
             meta = cell.metadata.get("nbgrader", {})
             if meta.get("grade") and cell.cell_type == "code":
-                message = graded_cell_error(cell)
+                error = graded_cell_error(cell)
+                message = error[1] if error else None
                 if message:
                     messages[meta["grade_id"]] = WITHHELD if quotes_hidden(message, secret) else message[:500]
     with Gradebook(f"sqlite:///{work / 'gradebook.db'}", COURSE_ID) as gb:

@@ -1071,8 +1071,9 @@ class _Adopted:
     def adopt(self, state, fns) -> "_Adopted":
         from .reachable import references
 
+        own = (_CoLock, _CoCondition, _Resource, _Run, _Worker)  # the scheduler's: never looked into
         for root in (state, *fns):
-            for _, value, replace in references(root):
+            for _, value, replace in references(root, opaque=own):
                 if replace is not None and self._is_real(value):
                     replace(self.stand_in(value))
                     self.undo.append(lambda put=replace, original=value: put(original))

@@ -89,7 +89,7 @@ def _untrusted_change(baseline: dict, trusted: tuple) -> str:
             baseline["meta_path"].add(id(finder))
             module = getattr(type(finder), "__module__", "") or ""
             if module == "__main__" or not module:
-                return f"an import finder from the notebook added to sys.meta_path"
+                return "an import finder from the notebook added to sys.meta_path"
     return ""
 
 

@@ -236,8 +236,9 @@ class DirectDialer:
 
     def listen(self, host: str):
         """A listening socket, its port, and what to call to stop listening."""
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        listener = socket.socket(family, socket.SOCK_STREAM)
+        from .servers import family_for
+
+        listener = socket.socket(family_for(host), socket.SOCK_STREAM)
         listener.bind(("127.0.0.1" if host == "localhost" else host, 0))
         listener.listen(64)
         return listener, listener.getsockname()[1], listener.close

@@ -37,16 +37,19 @@ def _set_item(container, key, value) -> None:
     container[key] = value
 
 
-def references(root, max_depth: int = MAX_DEPTH) -> Iterator[tuple[str, Any, Callable[[Any], None] | None]]:
+def references(root, max_depth: int = MAX_DEPTH, opaque: tuple[type, ...] = ()
+               ) -> Iterator[tuple[str, Any, Callable[[Any], None] | None]]:
     """Yield ``(path, value, replace)`` for each value reachable from ``root``.
 
     ``path`` says where it was found (``state.counter``, ``Counter._lock``,
     ``add: global _store['q']``); ``replace(new)`` puts another value in its
     place (None where it cannot be replaced, as in a tuple). Each object is
-    visited once, at most ``max_depth`` references from the root.
+    visited once, at most ``max_depth`` references from the root. Values of
+    the ``opaque`` types are yielded but not looked into (the scheduler's
+    own locks, whose insides are its business).
     """
     seen: set[int] = set()
-    yield from _walk(root, "state", 0, max_depth, seen)
+    yield from _walk(root, "state", 0, max_depth, seen, tuple(opaque))
 
 
 def _entries(obj, path: str):
@@ -117,12 +120,12 @@ def _entries(obj, path: str):
 _ATOMS = (str, bytes, bytearray, int, float, complex, bool, type(None), types.ModuleType, types.CodeType)
 
 
-def _walk(obj, path: str, depth: int, max_depth: int, seen: set[int]):
-    if depth >= max_depth or isinstance(obj, _ATOMS) or id(obj) in seen:
+def _walk(obj, path: str, depth: int, max_depth: int, seen: set[int], opaque: tuple = ()):
+    if depth >= max_depth or isinstance(obj, _ATOMS) or id(obj) in seen or (opaque and isinstance(obj, opaque)):
         return
     if type(obj).__name__ == "Condition" and type(obj).__module__ == "threading":
         return  # a unit of its own (its lock and waiters are its business)
     seen.add(id(obj))
     for sub_path, value, replace in list(_entries(obj, path)):
         yield sub_path, value, replace
-        yield from _walk(value, sub_path, depth + 1, max_depth, seen)
+        yield from _walk(value, sub_path, depth + 1, max_depth, seen, opaque)

@@ -184,8 +184,8 @@ def test_no_grading_process_is_left_running(batch):
     assert not leftovers
 
 
-def test_a_second_run_resumes_and_force_regrades(batch):
-    """Does re-running skip finished submissions, and --force grade them again?"""
+def test_a_second_run_resumes_where_the_first_stopped(batch):
+    """Does re-running skip finished submissions and grade only the missing one?"""
     result = batch["out"] / "results" / "correct" / f"{LESSON}.json"
     first = json.loads(result.read_text())["seconds"]
     shutil.rmtree(batch["out"] / "results" / "wrong")
@@ -194,6 +194,33 @@ def test_a_second_run_resumes_and_force_regrades(batch):
     assert json.loads(result.read_text())["seconds"] == first  # not regraded
     assert again[("wrong", LESSON)]["score"] == "3.0"  # the missing one was graded
     assert again[("looping", LESSON)]["status"] == "timeout"
+
+
+def test_force_regrades_everything_and_a_changed_submission_is_graded_again(tmp_path):
+    """Does a plain re-run reuse every stored result, --force replace them all, and a submission
+    whose files changed get graded again while the others are reused?"""
+    root, out = tmp_path / "submitted", tmp_path / "out"
+    for student in ("ann", "bob"):
+        make_submission(root, student, LESSON, notebooks=MINI_COURSE)
+    first = grade(root, out, "--no-sandbox", notebooks=MINI_COURSE)
+    real = {student: first[(student, LESSON)]["score"] for student in ("ann", "bob")}
+
+    def mark_stored_results():  # a stored result that a regrade would overwrite
+        for student in ("ann", "bob"):
+            path = out / "results" / student / f"{LESSON}.json"
+            data = json.loads(path.read_text())
+            path.write_text(json.dumps({**data, "score": 99.0}))
+
+    mark_stored_results()
+    reused = grade(root, out, "--no-sandbox", notebooks=MINI_COURSE)
+    assert {s: reused[(s, LESSON)]["score"] for s in real} == {"ann": "99.0", "bob": "99.0"}
+    forced = grade(root, out, "--no-sandbox", "--force", notebooks=MINI_COURSE)
+    assert {s: forced[(s, LESSON)]["score"] for s in real} == real
+    mark_stored_results()
+    make_submission(root, "bob", LESSON, {"double": "def double(x):\n    return x + 2"}, notebooks=MINI_COURSE)
+    changed = grade(root, out, "--no-sandbox", notebooks=MINI_COURSE)
+    assert changed[("ann", LESSON)]["score"] == "99.0"             # untouched: reused
+    assert float(changed[("bob", LESSON)]["score"]) < float(real["bob"])  # changed: graded again
 
 
 def test_unknown_lesson_and_missing_folder_are_one_line_errors(tmp_path):

@@ -132,8 +132,9 @@ def run_concurrently(tasks):
 FIXTURES = {
     # student: (replacements, expected score)
     "correct": ({}, MAX_SCORE),
-    # never joins: every run_concurrently cell fails (it returns before the tasks end)
-    "no_join": ({"run_concurrently_solution": NO_JOIN}, MAX_SCORE - 3),
+    # never joins: it returns before the tasks end, so results_in_order and errors fail; overlaps
+    # fails too unless the tasks happen to be done by the time it checks (seen on a busy machine)
+    "no_join": ({"run_concurrently_solution": NO_JOIN}, {MAX_SCORE - 3, MAX_SCORE - 2}),
     # correct in other styles (a pool of one worker per task; a drift-free ticker): full marks
     "unusual": ({"run_concurrently_solution": POOL_PER_TASK, "start_ticker_solution": SCHEDULED_TICKER},
                 MAX_SCORE),

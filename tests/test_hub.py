@@ -68,6 +68,7 @@ def round_trip():
     if why:
         pytest.skip(why)
     from autograder import hub as hub_mod
+    from hub_client import HubUser
     from autograder.gradebook import scores
     from autograder.sandbox import available
     from test_grading_lesson06 import FIXTURES, LOOPING_PORT_CHECK, PRIVATE_FIRST, RSPLIT_PARSER
@@ -93,7 +94,7 @@ def round_trip():
         hub.start()
         seen["timings"].update(hub.timings)
         seen["pids"] = {name: p.pid for name, p in hub.procs.items()} | {"postgres": hub.pg_pid()}
-        users = {u: hub_mod.HubUser(settings.url, u, settings.passwords[u]) for u in [settings.instructor, *cases]}
+        users = {u: HubUser(settings.url, u, settings.passwords[u]) for u in [settings.instructor, *cases]}
 
         def log_in(user):
             user.login()

@@ -13,6 +13,7 @@ import time
 import psutil
 import pytest
 
+from course_lib import background as background_mod
 from course_lib import servers
 from course_lib.grading import read_until_closed
 
@@ -338,7 +339,7 @@ def test_background_stops_a_function_blocked_in_accept(capsys):
     assert "Server started" not in capsys.readouterr().out
     gc.collect()
     assert _wait_for(lambda: _resources()[:2] <= before[:2])
-    assert not isinstance(sys.stdout, servers._ThreadRoutedStdout)
+    assert not isinstance(sys.stdout, background_mod._ThreadRoutedStdout)
 
 
 def test_background_reports_an_error_raised_before_listening():
@@ -560,7 +561,7 @@ def test_100_background_cycles_leak_nothing():
     assert _wait_for(lambda: _resources()[0] <= before[0])
     after = _resources()
     assert after[0] == before[0] and after[1] <= before[1] and after[2] <= before[2], (before, after)
-    assert not isinstance(sys.stdout, servers._ThreadRoutedStdout)
+    assert not isinstance(sys.stdout, background_mod._ThreadRoutedStdout)
 
 
 def test_interpreter_exit_with_servers_running_is_prompt_and_clean():
