@@ -27,7 +27,7 @@ One module a pipeline step (like nbgrader's own ``apps/`` and
     solutions      ``course solutions``: the lessons with their solutions, for self-study
     gradebook      results into nbgrader's gradebook
     proctree       kill a process tree (one copy for all)
-    hub            a JupyterHub class
+    hub/           a JupyterHub class: provision, configs, processes, classhub, __main__
     cli            the thin ``course`` command
 """
 

@@ -20,31 +20,15 @@ from __future__ import annotations
 
 import statistics
 import sys
-import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
 from course_lib.interleave import explore, stress  # noqa: E402
-
-
-class Counter:
-    def __init__(self):
-        self.value = 0
-
-    def increment(self):
-        self.value += 1
-
-
-class LockedCounter:
-    def __init__(self):
-        self.value = 0
-        self.lock = threading.Lock()  # taken around the read-add-write
-
-    def increment(self):
-        with self.lock:
-            self.value += 1
+from programs import Counter, LockedCounter  # noqa: E402  (shared with tests/test_interleave.py)
 
 
 def once(c):

@@ -65,7 +65,10 @@ PROTECTED = ("builtins", "threading", "socket", "queue", "time", "select", "sele
              "ipaddress", "collections", "functools", "itertools", "contextlib", "dataclasses", "json",
              "re", "datetime", "random", "math", "concurrent.futures", "concurrent.futures.thread",
              "course_lib.grading", "course_lib.interleave", "course_lib.servers", "course_lib.chat",
-             "course_lib.processes", "course_lib.timeline", "course_lib.background", "course_lib.peer")
+             "course_lib.processes", "course_lib.timeline", "course_lib.background", "course_lib.peer",
+             "course_lib.interleave.primitives", "course_lib.interleave.engine", "course_lib.interleave.search",
+             "course_lib.interleave.results", "course_lib.chat.protocol", "course_lib.chat.room",
+             "course_lib.chat.client", "course_lib.chat.probe", "course_lib.reachable")
 _MAX_FRAMES = 60
 _MAX_EVENTS = 50
 
@@ -102,7 +105,10 @@ def _course_hook_active(event: str) -> bool:
     """
     current = sys.gettrace() if event == "sys.settrace" else sys.getprofile()
     code = getattr(getattr(current, "__func__", current), "__code__", None)
-    return code is not None and os.path.dirname(os.path.abspath(code.co_filename)) == _COURSE_LIB
+    if code is None:
+        return False
+    folder = os.path.dirname(os.path.abspath(code.co_filename))
+    return folder == _COURSE_LIB or folder.startswith(_COURSE_LIB + os.sep)  # course_lib/interleave/
 
 
 def _tracked(value) -> bool:

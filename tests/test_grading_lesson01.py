@@ -52,6 +52,33 @@ def process_sees_global(value):
     return processes.SETTING
 '''
 
+LAMBDA_TARGET = '''
+def thread_sees_global(value):
+    worker = threading.Thread(target=lambda: processes.set_setting(value))
+    worker.start()
+    worker.join(20)
+    return processes.SETTING
+'''
+
+SPEEDUP_WITH_MATH = '''
+import math
+
+
+def speedup(serial_s, parallel_s):
+    if min(serial_s, parallel_s) <= 0 or math.isnan(serial_s) or math.isnan(parallel_s):
+        raise ValueError("both times must be greater than 0")
+    return serial_s / parallel_s
+'''
+
+CLASSIFY_BY_TABLE = '''
+def classify_workload(serial_s, threads_s, processes_s):
+    gains = {"io-bound": serial_s / threads_s, "cpu-bound": serial_s / processes_s}
+    for kind in ("io-bound", "cpu-bound"):  # threads first: if threads help, it waits on I/O
+        if gains[kind] >= 1.5:
+            return kind
+    return "neither"
+'''
+
 # Never starts a process: answers what a process would have left behind.
 NO_PROCESS = '''
 def process_sees_global(value):
@@ -61,8 +88,11 @@ def process_sees_global(value):
 FIXTURES = {
     # student: (replacements by solution grade id, expected score)
     "correct": ({}, MAX_SCORE),
-    # correct in other styles (a Thread subclass; a spawned Pool of one): full marks
-    "unusual": ({"run_in_threads": THREAD_SUBCLASS, "process_sees_global": POOL_OF_ONE}, MAX_SCORE),
+    # correct in other styles (a Thread subclass, a lambda target, a spawned Pool of one, math, a
+    # table of speed-ups): full marks
+    "unusual": ({"run_in_threads": THREAD_SUBCLASS, "thread_sees_global": LAMBDA_TARGET,
+                 "process_sees_global": POOL_OF_ONE, "speedup": SPEEDUP_WITH_MATH,
+                 "classify_workload": CLASSIFY_BY_TABLE}, MAX_SCORE),
     # no process at all: value 1 (the answer is right) but child 0
     "no_process": ({"process_sees_global": NO_PROCESS}, MAX_SCORE - 1),
     # serial run_in_threads: concurrent 2 + timeout 1; an import that copies SETTING: 1;

@@ -7,28 +7,9 @@ import pytest
 
 from course_lib import interleave
 from course_lib.interleave import Deadlock, ScheduleError, explore, replay, stress
+from programs import Counter, LockedCounter
 
 pytestmark = pytest.mark.timeout(60)
-
-
-class Counter:
-    """The classic unsafe counter: += is a read, an add and a write."""
-
-    def __init__(self):
-        self.value = 0
-
-    def increment(self):
-        self.value += 1
-
-
-class LockedCounter:
-    def __init__(self):
-        self.value = 0
-        self.lock = threading.Lock()  # taken by increment() around the read-add-write
-
-    def increment(self):
-        with self.lock:
-            self.value += 1
 
 
 def increment(counter):

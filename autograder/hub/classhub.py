@@ -1,0 +1,312 @@
+"""ClassHub: accounts, PostgreSQL, the proxy and JupyterHub, the exchange; grading through grade()."""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .. import lessons as lessons_mod
+from ..release import COPY_IGNORE
+from .configs import ClassSettings, instructor_nbgrader_config_text, jupyterhub_config_text, shared_nbgrader_config_text
+from .processes import HubError, _port_open, _run, as_user, stop_pid, wait_for
+from .provision import _pg_tool, _readable_by_all, ensure_proxy, hub_venv, missing_requirements
+
+
+RELEASE_SCRIPT = """
+import sys
+from nbgrader.apps import NbGraderAPI
+from nbgrader.apps.baseapp import NbGrader
+app = NbGrader()
+app.initialize([])
+api = NbGraderAPI(app.coursedir, config=app.config)
+for lesson in sys.argv[1:]:
+    for step in (lambda: api.generate_assignment(lesson, force=True), lambda: api.release_assignment(lesson)):
+        result = step()
+        if not result["success"]:
+            sys.exit(f"{lesson}: " + (result.get("error") or "") + (result.get("log") or "")[-1500:])
+"""
+
+
+class ClassHub:
+    """The single-host class. Methods for the caller: ``start()``, ``stop()``, ``with``.
+
+    ``start`` blocks until a user can log in (or raises and undoes what it
+    did); ``stop`` is safe to call twice and after a failed start, stops every
+    process by its PID and deletes only the accounts it created.
+    """
+
+    def __init__(self, settings: ClassSettings, log=print):
+        self.s = settings
+        self.log = log
+        self.created_users: list[str] = []
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.pg_data: Path | None = None
+        self.venv: Path | None = None
+        self.timings: dict[str, float] = {}
+
+    # -- lifecycle
+    def __enter__(self) -> "ClassHub":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def start(self) -> "ClassHub":
+        missing = missing_requirements()
+        if missing:
+            raise HubError("cannot run the class here: missing " + "; ".join(missing))
+        try:
+            for step in (self._prepare, self._create_users, self._start_postgres, self._write_configs,
+                         self._release, self._start_proxy, self._start_hub):
+                started = time.monotonic()
+                step()
+                self.timings[step.__name__.strip("_")] = round(time.monotonic() - started, 2)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        for name in ("hub", "proxy"):
+            proc = self.procs.pop(name, None)
+            if proc is not None:
+                stop_pid(proc.pid, timeout=20)
+                proc.wait(timeout=5)
+        self._kill_user_processes()
+        self._stop_postgres()
+        for user in reversed(self.created_users):
+            subprocess.run(["userdel", "-r", "-f", user], capture_output=True, timeout=60)
+            try:
+                grp.getgrnam(user)
+                subprocess.run(["groupdel", user], capture_output=True, timeout=60)
+            except KeyError:
+                pass
+        self.created_users.clear()
+
+    # -- steps
+    def _prepare(self) -> None:
+        run = self.s.run_dir
+        run.mkdir(parents=True, exist_ok=True)
+        run.chmod(0o755)  # postgres and the users must reach their folders in it
+        if not _readable_by_all(run):
+            raise HubError(f"{run} is inside a folder other users cannot enter; use a run folder "
+                           f"such as one made by tempfile.mkdtemp() under /tmp")
+        (run / "hub").mkdir(mode=0o700, exist_ok=True)
+        self.s.exchange.mkdir(exist_ok=True)
+        self.s.exchange.chmod(0o1777)
+        self.s.shared_config_dir.mkdir(exist_ok=True)
+        self.venv = hub_venv(log=self.log)
+        self.proxy = ensure_proxy()
+
+    def _create_users(self) -> None:
+        for user in [self.s.instructor, *self.s.students]:
+            try:
+                pwd.getpwnam(user)
+                raise HubError(f"user {user} already exists; it was not created here, so it is not "
+                               f"reused (choose other names)")
+            except KeyError:
+                pass
+            _run(["useradd", "--create-home", "--shell", "/bin/bash", "--user-group", user], 60)
+            self.created_users.append(user)
+            home = Path(pwd.getpwnam(user).pw_dir)
+            home.chmod(0o700)  # students cannot read each other's homes
+        _run(["chpasswd"], 60, input="".join(f"{u}:{p}\n" for u, p in self.s.passwords.items()))
+
+    def _start_postgres(self) -> None:
+        data = self.s.run_dir / "postgres"
+        sock = self.s.run_dir / "postgres-socket"
+        for folder in (data, sock):
+            folder.mkdir(mode=0o700, exist_ok=True)
+            shutil.chown(folder, "postgres", "postgres")
+        self.pg_data = data
+        env = {"LC_ALL": "C.UTF-8"}
+        as_user("postgres", [_pg_tool("initdb"), "-D", str(data), "-U", "postgres", "--auth-local=peer",
+                             "--auth-host=scram-sha-256", "-E", "UTF8"], env=env, timeout=self.s.timeout)
+        options = f"-k {sock} -p {self.s.pg_port} -c listen_addresses=127.0.0.1"
+        as_user("postgres", [_pg_tool("pg_ctl"), "-D", str(data), "-l", str(data / "server.log"),
+                             "-o", options, "-w", "-t", str(int(self.s.timeout)), "start"],
+                env=env, timeout=self.s.timeout + 10)
+        db = self.s.course_id.replace("-", "_")
+        psql = [_pg_tool("psql") or "psql", "-h", str(sock), "-p", str(self.s.pg_port), "-U", "postgres",
+                "-v", "ON_ERROR_STOP=1", "-q"]
+        as_user("postgres", psql + ["-c", f"CREATE ROLE gradebook LOGIN PASSWORD '{self.s.db_password}'"],
+                timeout=60)
+        as_user("postgres", psql + ["-c", f"CREATE DATABASE {db} OWNER gradebook"], timeout=60)
+
+    def pg_pid(self) -> int | None:
+        pid_file = self.pg_data / "postmaster.pid" if self.pg_data else None
+        if pid_file and pid_file.exists():
+            return int(pid_file.read_text().split()[0])
+        return None
+
+    def _stop_postgres(self) -> None:
+        if self.pg_data is None:
+            return
+        pid = self.pg_pid()
+        if pid is not None:
+            subprocess.run(["runuser", "-u", "postgres", "--", _pg_tool("pg_ctl"), "-D", str(self.pg_data),
+                            "-m", "fast", "-w", "-t", "30", "stop"], capture_output=True, timeout=60, cwd="/")
+            stop_pid(pid, timeout=10)  # only if pg_ctl could not stop it
+        self.pg_data = None
+
+    def _write_configs(self) -> None:
+        s = self.s
+        hub_config = s.run_dir / "jupyterhub_config.py"
+        hub_config.touch(mode=0o600)  # it holds the proxy's token: root only
+        hub_config.chmod(0o600)
+        hub_config.write_text(jupyterhub_config_text(s, self.venv))
+        shared = s.shared_config_dir / "nbgrader_config.py"
+        shared.write_text(shared_nbgrader_config_text(s))
+        shared.chmod(0o644)
+        (s.run_dir / "nbgrader_config.py").write_text(shared.read_text())  # next to the hub's, to read
+        instructor = pwd.getpwnam(s.instructor)
+        jupyter_dir = Path(instructor.pw_dir) / ".jupyter"
+        jupyter_dir.mkdir(exist_ok=True)
+        private = jupyter_dir / "nbgrader_config.py"
+        private.write_text(instructor_nbgrader_config_text(s))
+        private.chmod(0o600)
+        for path in (jupyter_dir, private):
+            os.chown(path, instructor.pw_uid, instructor.pw_gid)
+
+    def instructor_env(self) -> dict:
+        return {"PATH": f"{self.venv / 'bin'}:/usr/bin:/bin", "JUPYTER_CONFIG_PATH": str(self.s.shared_config_dir)}
+
+    def _release(self) -> None:
+        """As the instructor: copy the lessons into source/, generate the student version, release it."""
+        from ..release import check_release
+
+        s = self.s
+        root = s.course_root()
+        as_user(s.instructor, ["mkdir", "-p", str(root / "source")])
+        for lesson in s.lessons:
+            target = root / "source" / lesson
+            shutil.copytree(lessons_mod.NOTEBOOKS / lesson, target,
+                            ignore=COPY_IGNORE)
+            _run(["chown", "-R", f"{s.instructor}:{s.instructor}", str(target)], 60)
+        # One nbgrader process for every lesson (its start-up costs ~2 s a command).
+        as_user(s.instructor, [str(self.venv / "bin" / "python"), "-c", RELEASE_SCRIPT, *s.lessons],
+                env=self.instructor_env(), cwd=str(root), timeout=s.timeout * max(1, len(s.lessons)))
+        for lesson in s.lessons:
+            check_release(root / "release" / lesson)
+            if not (s.exchange / s.course_id / "outbound" / lesson).is_dir():
+                raise HubError(f"{lesson} was not released into the exchange")
+
+    def _start_proxy(self) -> None:
+        log = open(self.s.run_dir / "proxy.log", "ab")
+        env = {**os.environ, "CONFIGPROXY_AUTH_TOKEN": self.s.proxy_token}
+        self.procs["proxy"] = subprocess.Popen(
+            [self.proxy, "--ip", "127.0.0.1", "--port", str(self.s.public_port),
+             "--api-ip", "127.0.0.1", "--api-port", str(self.s.proxy_api_port),
+             "--default-target", f"http://127.0.0.1:{self.s.hub_port}",
+             "--error-target", f"http://127.0.0.1:{self.s.hub_port}/hub/error", "--log-level", "warn"],
+            stdout=log, stderr=log, env=env, start_new_session=True, cwd=self.s.run_dir)
+        log.close()
+        wait_for(lambda: _port_open(self.s.proxy_api_port), self.s.timeout, "the proxy's API port to open")
+
+    def _start_hub(self) -> None:
+        import urllib.request
+
+        log = open(self.s.run_dir / "jupyterhub.log", "ab")
+        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
+        self.procs["hub"] = subprocess.Popen(
+            [str(Path(sys.executable).parent / "jupyterhub"), "-f", str(self.s.run_dir / "jupyterhub_config.py")],
+            stdout=log, stderr=log, env=env, start_new_session=True, cwd=self.s.run_dir / "hub")
+        log.close()
+
+        def hub_answers():
+            if self.procs["hub"].poll() is not None:
+                raise HubError(f"the hub exited; see {self.s.run_dir / 'jupyterhub.log'}")
+            with urllib.request.urlopen(f"{self.s.url}/hub/api", timeout=2) as r:
+                return r.status == 200
+
+        wait_for(hub_answers, self.s.timeout, "the hub to answer through the proxy")
+
+    def _kill_user_processes(self) -> None:
+        """Stop what still runs as the class's users (servers, kernels), by PID."""
+        import psutil
+
+        uids = set()
+        for user in self.created_users:
+            try:
+                uids.add(pwd.getpwnam(user).pw_uid)
+            except KeyError:
+                pass
+        for p in psutil.process_iter(["uids"]):
+            if p.info["uids"] and p.info["uids"].real in uids:
+                stop_pid(p.pid, timeout=5)
+
+    # -- the instructor's grading, between `collect` and `release_feedback`
+    def grade_collected(self, lesson: str, out: Path, *, jobs: int = 2, sandbox: bool = True,
+                        cell_timeout: int | None = None, timeout: float = 600) -> list[dict]:
+        """``course grade`` the instructor's collected ``submitted/`` into ``out``; the CSV rows.
+
+        Calls :func:`autograder.grade.grade` (what the command runs): the
+        workers run here (root, in the bubblewrap sandbox when ``sandbox``),
+        each submission bounded by the course's limits; the submissions are
+        only read. ``timeout`` is kept for callers; the per-notebook limits
+        bound the batch.
+        """
+        from ..config import Limits
+        from ..grade import grade
+
+        limits = Limits(cell_timeout=cell_timeout) if cell_timeout else Limits()
+        rows = grade(self.s.course_root() / "submitted", out=Path(out), lessons=[lesson], jobs=jobs,
+                     limits=limits, sandbox=sandbox, progress=False)
+        return [{k: str(v) for k, v in r.items()} for r in rows]  # as grades.csv has them
+
+    def load_gradebook(self, out: Path):
+        """Load ``course grade`` results into the class's PostgreSQL gradebook."""
+        from ..gradebook import load_results
+
+        return load_results(out, self.s.db_url, course_id=self.s.course_id)
+
+    def stage_feedback(self, out: Path, lesson: str) -> list[str]:
+        """Put ``course grade``'s feedback where nbgrader's release_feedback looks for it.
+
+        nbgrader names released feedback by a hash of the submission's secret,
+        so it needs ``timestamp.txt`` and ``submission_secret.txt`` from the
+        collected submission beside each HTML file. Returns the students staged.
+        """
+        root = self.s.course_root()
+        staged = []
+        for html_dir in sorted((Path(out) / "feedback").glob(f"*/{lesson}")):
+            student = html_dir.parent.name
+            submitted = root / "submitted" / student / lesson
+            if not (submitted / "submission_secret.txt").exists():
+                continue  # not collected through the exchange: nothing to release to
+            target = root / "feedback" / student / lesson
+            if target.exists():
+                shutil.rmtree(target)
+            target.mkdir(parents=True)
+            for html in html_dir.glob("*.html"):
+                shutil.copy2(html, target / html.name)
+            for name in ("timestamp.txt", "submission_secret.txt"):
+                shutil.copy2(submitted / name, target / name)
+            staged.append(student)
+        if (root / "feedback").exists():
+            _run(["chown", "-R", f"{self.s.instructor}:{self.s.instructor}", str(root / "feedback")], 60)
+        return staged
+
+    def login_help(self) -> str:
+        s = self.s
+        rows = [f"  {u:<16} {s.passwords[u]}   ({'instructor' if u == s.instructor else 'student'})"
+                for u in [s.instructor, *s.students]]
+        return "\n".join([
+            f"The class is running: open {s.url}/hub/login and log in as one of",
+            *rows,
+            f"Lessons released to the exchange: {', '.join(s.lessons)}",
+            f"Gradebook: {s.db_url}",
+            f"Configuration: {s.run_dir / 'jupyterhub_config.py'}, {s.run_dir / 'nbgrader_config.py'},",
+            f"  and the instructor's {s.course_root().parent / '.jupyter' / 'nbgrader_config.py'}",
+            "Grade what the instructor collected, then load it into the gradebook:",
+            f"  course grade {s.course_root() / 'submitted'} --out {s.run_dir / 'graded'}",
+            f"  python -m autograder.gradebook {s.run_dir / 'graded'} '{s.db_url}'",
+            "Press Ctrl-C to stop everything (the demo accounts are deleted).",
+        ])

@@ -1,0 +1,156 @@
+"""A class's settings and the commented config files generated from them (JupyterHub, nbgrader)."""
+
+from __future__ import annotations
+
+import pwd
+import secrets
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..config import COURSE_ID, nbgrader_config
+from .. import lessons as lessons_mod
+
+
+# --------------------------------------------------------------------------- settings and config files
+
+def free_port() -> int:
+    """A port free on 127.0.0.1 now (the OS picks it; a tiny race until the server binds)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class ClassSettings:
+    """Everything that differs between two runs of the class; the rest is the course's."""
+
+    run_dir: Path
+    instructor: str = "ts-instructor"
+    students: list[str] = field(default_factory=lambda: ["ts-student1", "ts-student2", "ts-student3"])
+    lessons: list[str] = field(default_factory=lambda: lessons_mod.all_lessons())
+    course_id: str = COURSE_ID
+    public_port: int = 0      # 0: any free port
+    timeout: float = 120      # seconds any one start-up step may take
+
+    def __post_init__(self):
+        self.run_dir = Path(self.run_dir)
+        self.public_port = self.public_port or free_port()
+        self.hub_port, self.proxy_api_port, self.pg_port = free_port(), free_port(), free_port()
+        self.passwords = {u: secrets.token_urlsafe(12) for u in [self.instructor, *self.students]}
+        self.db_password = secrets.token_urlsafe(18)
+        self.proxy_token = secrets.token_hex(32)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.public_port}"
+
+    @property
+    def exchange(self) -> Path:
+        return self.run_dir / "exchange"
+
+    @property
+    def shared_config_dir(self) -> Path:
+        return self.run_dir / "etc-jupyter"
+
+    @property
+    def db_url(self) -> str:
+        return (f"postgresql+psycopg2://gradebook:{self.db_password}"
+                f"@127.0.0.1:{self.pg_port}/{self.course_id.replace('-', '_')}")
+
+    def course_root(self) -> Path:
+        """The course folder in the instructor's home (where the formgrader looks)."""
+        try:
+            home = Path(pwd.getpwnam(self.instructor).pw_dir)
+        except KeyError:  # not created yet (--print-config): where useradd will put it
+            home = Path("/home") / self.instructor
+        return home / self.course_id
+
+
+def jupyterhub_config_text(s: ClassSettings, venv: Path) -> str:
+    """``jupyterhub_config.py`` for the class, with a comment on every choice."""
+    users = sorted([s.instructor, *s.students])
+    return f'''\
+# jupyterhub_config.py -- written by `python -m autograder.hub` (autograder/hub/).
+# A single-host class: every user logs in with their Unix password and gets a
+# Jupyter server running as their own Unix user. docs/hub.md says what changes
+# for a larger class (Kubernetes, LTI login).
+c = get_config()  # noqa
+
+# Where the class is served. The proxy is started by autograder.hub itself
+# (so it can stop it by its PID); the hub only talks to its REST API, with the
+# token below -- keep this file private (mode 600).
+c.JupyterHub.bind_url = "http://127.0.0.1:{s.public_port}"
+c.JupyterHub.hub_ip = "127.0.0.1"
+c.JupyterHub.hub_port = {s.hub_port}
+c.ConfigurableHTTPProxy.should_start = False
+c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{s.proxy_api_port}"
+c.ConfigurableHTTPProxy.auth_token = {s.proxy_token!r}
+
+# The hub's own state (users, tokens) stays in SQLite: it is small and only
+# the hub writes it. The *gradebook* is PostgreSQL (see nbgrader_config.py).
+c.JupyterHub.db_url = "sqlite:///{s.run_dir / 'hub' / 'jupyterhub.sqlite'}"
+c.JupyterHub.cookie_secret_file = "{s.run_dir / 'hub' / 'jupyterhub_cookie_secret'}"
+c.JupyterHub.cleanup_servers = True   # stopping the hub stops every user's server
+
+# Login: the users' Unix passwords (PAM). Only the class's accounts may log in.
+c.JupyterHub.authenticator_class = "pam"
+c.PAMAuthenticator.open_sessions = False   # no systemd/logind session on this host
+c.Authenticator.allowed_users = {set(users)!r}
+
+# Each user's server runs as that Unix user (LocalProcessSpawner), from a venv
+# built from the system python3 in a folder every user can read -- a venv
+# under root's home cannot be run by them.
+c.JupyterHub.spawner_class = "localprocess"
+c.Spawner.cmd = ["{venv / 'bin' / 'jupyterhub-singleuser'}"]
+c.Spawner.default_url = "/lab"
+c.Spawner.notebook_dir = "~"
+c.Spawner.start_timeout = {int(s.timeout)}
+c.Spawner.http_timeout = {int(s.timeout)}
+c.Spawner.environment = {{
+    # nbgrader's shared settings (course id, exchange folder) for every user.
+    "JUPYTER_CONFIG_PATH": "{s.shared_config_dir}",
+    # nbgrader calls `alembic` from PATH; kernels run the same venv.
+    "PATH": "{venv / 'bin'}:/usr/local/bin:/usr/bin:/bin",
+}}
+'''
+
+
+def shared_nbgrader_config_text(s: ClassSettings) -> str:
+    """The ``nbgrader_config.py`` every user's server reads (via JUPYTER_CONFIG_PATH)."""
+    return f'''\
+# nbgrader_config.py shared by every user of the class -- written by autograder/hub.py.
+# Students need only the course id and where the exchange is; the instructor's
+# own settings (course folder, gradebook) are in ~/.jupyter/nbgrader_config.py.
+c = get_config()  # noqa
+
+c.CourseDirectory.course_id = {s.course_id!r}
+# nbgrader's exchange: a folder every user can write into (mode 1777). nbgrader
+# makes inbound/ write-only (733) and feedback/ unlistable (711), so a student
+# can hand in and fetch their own feedback but cannot list or read others'.
+c.Exchange.root = "{s.exchange}"
+# One course per hub: a fetched lesson goes to ~/LESSON, not ~/COURSE/LESSON.
+c.Exchange.path_includes_course = False
+'''
+
+
+def instructor_nbgrader_config_text(s: ClassSettings) -> str:
+    """The instructor's ``nbgrader_config.py``: the course's settings plus the PostgreSQL gradebook."""
+    root = s.course_root()
+    lines = [
+        "# The instructor's nbgrader settings -- written by autograder/hub.py from autograder/config.py.",
+        "# The course folder is in the instructor's home (the formgrader looks there); the gradebook",
+        "# is PostgreSQL, so several graders and the formgrader can use it at once. Keep this file",
+        "# private (mode 600): it holds the gradebook's password.",
+        "c = get_config()  # noqa",
+        "",
+    ]
+    config = nbgrader_config(root)
+    config.CourseDirectory.course_id = s.course_id
+    config.CourseDirectory.db_url = s.db_url
+    for section, values in config.items():
+        for key, value in values.items():
+            lines.append(f"c.{section}.{key} = {value!r}")
+    lines += ["", "# The exchange, as for every user.", f'c.Exchange.root = "{s.exchange}"',
+              "c.Exchange.path_includes_course = False"]
+    return "\n".join(lines).rstrip() + "\n"

@@ -1,0 +1,229 @@
+"""The searches: replay one schedule, explore many (DFS or random), stress with plain threads."""
+
+from __future__ import annotations
+
+import random
+import sys
+import threading
+import time
+from typing import Any, Callable, Sequence
+
+def replay(setup: Callable[[], Any] | None, workers, schedule: Sequence[int] | str = (),
+           *, count: int | None = None, names: Sequence[str] | None = None,
+           invariant: Callable[[Any], bool] | None = None,
+           observe: Callable[[Any], dict] | None = None, granularity: str = "opcode",
+           max_steps: int = 2000, timeout: float = 5.0, step_timeout: float = 1.0) -> Trace:
+    """Run ``workers`` (each called as ``worker(state)``) following ``schedule``.
+
+    ``schedule`` lists, step by step, the index of the thread that runs next
+    (as :attr:`Trace.schedule` and :attr:`Exploration.schedule` give it, or a
+    string like ``"0 0 1 1 0"``). When it runs out, the current thread keeps
+    going while it can, then the lowest-numbered one that can run. ``observe``
+    maps the state to the shared values shown after every step, e.g.
+    ``lambda s: {"value": s.value}``. Never hangs: ``max_steps``, ``timeout``
+    and ``step_timeout`` bound the run.
+    """
+    if isinstance(schedule, str):
+        schedule = parse_schedule(schedule)
+    schedule = list(schedule)
+    workers, names, fns = _normalise(setup, workers, count, names)
+
+    def choose(step, runnable, previous, voluntary):
+        if step < len(schedule):
+            return schedule[step]
+        return _default_choice(runnable, previous, voluntary)
+
+    with _Patched(fns):
+        run = _Run(setup, workers, names, granularity, max_steps,
+                   time.monotonic() + timeout, step_timeout, observe)
+        trace = run.execute(choose)
+    return _check_invariant(trace, invariant)
+from .results import Exploration, StressResult, Trace, parse_schedule
+from .engine import _Patched, _Run, _check_invariant, _normalise
+
+
+def _default_choice(runnable, previous, voluntary):
+    """Keep the current thread going (no preemption) unless it offered to yield."""
+    if previous in runnable and not voluntary:
+        return previous
+    if previous is not None and voluntary:
+        later = [i for i in runnable if i > previous]
+        if later:
+            return later[0]
+    return runnable[0]
+
+
+def explore(setup: Callable[[], Any] | None, workers, invariant: Callable[[Any], bool] | None = None,
+            *, count: int | None = None, names: Sequence[str] | None = None,
+            strategy: str = "dfs", preemption_bound: int | None = 2, max_schedules: int = 2000,
+            seed: int = 0, observe: Callable[[Any], dict] | None = None,
+            granularity: str = "opcode", max_steps: int = 2000, timeout: float = 10.0,
+            step_timeout: float = 1.0, stop_on_failure: bool = True) -> Exploration:
+    """Search interleavings of ``workers`` for one that breaks ``invariant`` or deadlocks.
+
+    ``setup()`` makes a fresh shared state for every schedule; each worker is
+    called as ``worker(state)`` (pass one function and ``count`` to run it in
+    ``count`` threads); ``invariant(state)`` is checked when all have finished
+    (return False, or raise AssertionError with a message). A run that
+    deadlocks, raises, or hits a bound also counts as a failure.
+
+    ``strategy="dfs"`` tries every schedule with at most ``preemption_bound``
+    switches away from a thread that could have continued (None: no bound),
+    in depth-first order; ``strategy="random"`` picks the next thread at random
+    at every step, reproducibly from ``seed``. Both stop after
+    ``max_schedules`` schedules or ``timeout`` seconds.
+
+    Returns an :class:`Exploration`: ``.failed``, ``.schedule`` and ``.trace``
+    (replayable with :func:`replay`), or "no schedule failed, N tried".
+    """
+    if strategy not in ("dfs", "random"):
+        raise ValueError("strategy must be 'dfs' or 'random'")
+    workers, names, fns = _normalise(setup, workers, count, names)
+    started = time.monotonic()
+    deadline = started + timeout
+    tried = 0
+    exhausted = False
+    bound_text = (f"at most {preemption_bound} preemption{'' if preemption_bound == 1 else 's'}"
+                  if strategy == "dfs" and preemption_bound is not None else
+                  "no preemption bound" if strategy == "dfs" else f"seed {seed}")
+    first_failure: Trace | None = None
+    rng = random.Random(seed)
+
+    # DFS state: for each decision point, the runnable threads, the ones tried,
+    # and the preemptions spent before it.
+    stack: list[dict] = []
+    prefix: list[int] = []
+
+    with _Patched(fns):
+        while tried < max_schedules and time.monotonic() < deadline:
+            decisions: list[dict] = []
+            diverged: list[int] = []
+
+            def choose(step, runnable, previous, voluntary):
+                if strategy == "random":
+                    pick = rng.choice(runnable)
+                elif step < len(prefix) and prefix[step] in runnable:
+                    pick = prefix[step]
+                else:
+                    if step < len(prefix):
+                        # This run went another way than the recorded one (code whose lock order
+                        # depends on id() or hash()): search on from here as if it were new.
+                        diverged.append(step)
+                        del prefix[step:]
+                    pick = _default_choice(runnable, previous, voluntary)
+                decisions.append({"runnable": runnable, "previous": previous,
+                                  "voluntary": voluntary, "chosen": pick})
+                return pick
+
+            run = _Run(setup, workers, names, granularity, max_steps,
+                       min(deadline, time.monotonic() + timeout), step_timeout, observe)
+            trace = _check_invariant(run.execute(choose), invariant)
+            tried += 1
+            if trace.failed:
+                if trace.outcome == "time_limit" and time.monotonic() >= deadline:
+                    tried -= 1
+                    break
+                first_failure = first_failure or trace
+                if stop_on_failure:
+                    break
+            if strategy == "random":
+                continue
+            if diverged:
+                del stack[diverged[0]:]
+            # Extend the stack with this run's decisions past the prefix.
+            for i in range(len(stack), len(decisions)):
+                d = decisions[i]
+                spent = stack[-1]["spent_after"] if stack else 0
+                cost = _is_preemption(d, d["chosen"])
+                stack.append({**d, "tried": {d["chosen"]}, "spent_before": spent,
+                              "spent_after": spent + cost})
+            # Backtrack to the deepest decision with an untried, affordable choice.
+            prefix = []
+            while stack:
+                d = stack[-1]
+                options = [t for t in d["runnable"] if t not in d["tried"] and
+                           (preemption_bound is None or
+                            d["spent_before"] + _is_preemption(d, t) <= preemption_bound)]
+                if options:
+                    pick = options[0]
+                    d["tried"].add(pick)
+                    d["chosen"] = pick
+                    d["spent_after"] = d["spent_before"] + _is_preemption(d, pick)
+                    prefix = [s["chosen"] for s in stack]
+                    break
+                stack.pop()
+            if not stack:
+                exhausted = True
+                break
+    return Exploration(failed=first_failure is not None, tried=tried, exhausted=exhausted,
+                       strategy=strategy, bound=bound_text,
+                       elapsed=time.monotonic() - started, trace=first_failure)
+
+
+def _is_preemption(decision: dict, choice: int) -> int:
+    previous = decision["previous"]
+    return int(previous is not None and not decision["voluntary"]
+               and previous in decision["runnable"] and choice != previous)
+
+
+def stress(setup: Callable[[], Any] | None, workers, invariant: Callable[[Any], bool], *,
+           count: int | None = None, runs: int = 20, switch_interval: float | None = 1e-6,
+           timeout: float = 10.0) -> StressResult:
+    """Run the workers as plain threads ``runs`` times and count invariant failures.
+
+    No scheduler: this is what happens "for real", so it shows a race only
+    when the interpreter happens to switch at the wrong moment. With
+    ``switch_interval`` the interpreter is asked to switch threads more often
+    for the duration (``sys.setswitchinterval``). Bounded by ``timeout`` in
+    total; a run whose threads do not finish counts as a failure, and they
+    are left as daemons (named ``stress:...``).
+    """
+    workers, names, _ = _normalise(setup, workers, count, None)
+    started = time.monotonic()
+    deadline = started + timeout
+    failures, messages = 0, []
+    old_interval = sys.getswitchinterval()
+    done_runs = 0
+    try:
+        if switch_interval is not None:
+            sys.setswitchinterval(switch_interval)
+        for _ in range(runs):
+            if time.monotonic() >= deadline:
+                break
+            state = setup() if setup is not None else None
+            errors: list[BaseException] = []
+
+            def wrap(fn):
+                def body():
+                    try:
+                        fn(state)
+                    except BaseException as exc:  # counted as a failed run
+                        errors.append(exc)
+                return body
+
+            threads = [threading.Thread(target=wrap(fn), name=f"stress:{name}", daemon=True)
+                       for fn, name in zip(workers, names)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(max(0.0, deadline - time.monotonic()))
+            done_runs += 1
+            if any(t.is_alive() for t in threads):
+                failures += 1
+                messages.append("threads did not finish before the time limit")
+                break
+            if errors:
+                failures += 1
+                messages.append(f"{type(errors[0]).__name__}: {errors[0]}")
+                continue
+            try:
+                ok = invariant(state)
+            except AssertionError as exc:
+                ok = False
+                messages.append(str(exc))
+            if ok is False:
+                failures += 1
+    finally:
+        sys.setswitchinterval(old_interval)
+    return StressResult(runs=done_runs, failures=failures, messages=messages,
+                        elapsed=time.monotonic() - started)
