@@ -13,23 +13,10 @@ import pytest
 
 from course_lib import chat
 from course_lib.chat import TOO_LONG, ChatClient, ChatRoomServer, LineSplitter
+from waiting import assert_no_new_threads, threads_now
 
 
 # --- helpers -------------------------------------------------------------------
-
-
-def threads_now() -> set[threading.Thread]:
-    return set(threading.enumerate())
-
-
-def assert_no_new_threads(before: set[threading.Thread], grace: float = 3.0) -> None:
-    deadline = time.monotonic() + grace
-    while True:
-        extra = [t for t in threading.enumerate() if t not in before and t.is_alive()]
-        if not extra or time.monotonic() > deadline:
-            break
-        time.sleep(0.01)
-    assert not extra, f"threads left running: {[t.name for t in extra]}"
 
 
 class RawPeer:

@@ -10,6 +10,7 @@ import pytest
 
 from course_lib import chat
 from course_lib.widgets.chat_panel import ChatPanel, parse_address
+from waiting import assert_no_new_threads
 
 
 @pytest.fixture
@@ -134,12 +135,6 @@ def test_panel_close_leaves_no_thread():
         panel = ChatPanel(room.address, nickname="t")
         panel.wait_for(lambda line: line.startswith("* welcome"))
         panel.close()
-        deadline = time.monotonic() + 3
-        while time.monotonic() < deadline:
-            extra = [t for t in threading.enumerate() if t not in before and "chat-receive" in t.name]
-            if not extra:
-                break
-            time.sleep(0.01)
-        assert not extra
+        assert_no_new_threads(before, grace=3, named="chat-receive")
     finally:
         room.stop(timeout=5)

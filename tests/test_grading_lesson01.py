@@ -93,8 +93,6 @@ FIXTURES = {
     "unusual": ({"run_in_threads": THREAD_SUBCLASS, "thread_sees_global": LAMBDA_TARGET,
                  "process_sees_global": POOL_OF_ONE, "speedup": SPEEDUP_WITH_MATH,
                  "classify_workload": CLASSIFY_BY_TABLE}, MAX_SCORE),
-    # no process at all: value 1 (the answer is right) but child 0
-    "no_process": ({"process_sees_global": NO_PROCESS}, MAX_SCORE - 1),
     # serial run_in_threads: concurrent 2 + timeout 1; an import that copies SETTING: 1;
     # a hard-coded ORIGINAL: child 1; speedup without ValueError: 1; '>' for '>=': 1
     "wrong": ({"run_in_threads": WRONG["run_in_threads"]["serial"][0],
@@ -106,7 +104,8 @@ FIXTURES = {
     "thread_for_process": ({"process_sees_global": WRONG["process_sees_global"]["thread_not_process"][0]},
                            9.0),
     # run_in_threads never returns: its 5 points, and only those
-    "looping": ({"run_in_threads": LOOPING_RUN_IN_THREADS}, 6.0),
+    # and a process_sees_global that starts no process at all: value 1 (the answer is right), child 0
+    "looping": ({"run_in_threads": LOOPING_RUN_IN_THREADS, "process_sees_global": NO_PROCESS}, 5.0),
 }
 
 

@@ -178,17 +178,15 @@ class SafeCounter:
 FIXTURES = {
     # student: (replacements, allowed scores)
     "correct": ({}, {10.0}),
-    # a lock per call protects nothing: no_lost_update (2) always, stress (1) when it catches it
-    "lock_per_call": ({"SafeCounter": LOCK_PER_CALL}, {7.0, 8.0}),
+    # Deadlocking bank: bad input 1 (basics times out, the explorations report the one-thread
+    # deadlock); with a lock per call the counter keeps counts 1, and stress 1 when it misses the race
+    "deadlocking_lock_per_call": ({"Bank": DEADLOCKING_BANK, "SafeCounter": LOCK_PER_CALL}, {2.0, 3.0}),
     # Correct in another style (a class-level lock; an RLock bank): full marks.
     "unusual": ({"SafeCounter": CLASS_LOCK_COUNTER, "Bank": RLOCK_BANK}, {10.0}),
     # Racy: counts 1 + bank basics 1 + bad input 1; the two stress cells may
     # pass or fail (a plain stress run rarely catches the race on CPython 3.11),
     # the schedule explorations always fail.
     "racy": ({"SafeCounter": RACY_COUNTER, "Bank": RACY_BANK}, {3.0, 4.0}),
-    # Deadlocking bank: SafeCounter 4 + bad input 1; basics times out, the
-    # explorations report the one-thread deadlock.
-    "deadlocking": ({"Bank": DEADLOCKING_BANK}, {5.0}),
     "unattempted": (NOT_ATTEMPTED, {0.0}),
 }
 

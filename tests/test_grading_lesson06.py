@@ -115,10 +115,9 @@ FIXTURES = {
     # student: (replacements, expected score)
     "correct": ({}, MAX_SCORE),
     # no strip: classify_address_ipv4's hidden '  8.8.4.4\\n' (1); int() takes '８０' and '+80': bad_input (2)
-    "no_strip_int_port": ({"classify_address": NO_STRIP_CLASSIFIER, "parse_host_port": INT_PORT_PARSER},
-                          MAX_SCORE - 3),
-    # timeout per address: port_accepts_timeout's hidden two-silent-addresses check (1)
-    "per_address_timeout": ({"port_accepts": PER_ADDRESS_TIMEOUT}, MAX_SCORE - 1),
+    # and a timeout per address: port_accepts_timeout's hidden two-silent-addresses check (1)
+    "no_strip_int_port": ({"classify_address": NO_STRIP_CLASSIFIER, "parse_host_port": INT_PORT_PARSER,
+                           "port_accepts": PER_ADDRESS_TIMEOUT}, MAX_SCORE - 4),
     # classify: invalid 1; parse: 0; port_accepts: 3
     "private_first_and_rsplit": ({"classify_address": PRIVATE_FIRST,
                                   "parse_host_port": RSPLIT_PARSER}, 4.0),

@@ -217,12 +217,11 @@ def get_daytime(host, port, timeout=2.0):
 FIXTURES = {
     # student: (replacements, expected score)
     "correct": ({}, MAX_SCORE),
-    # no deadline for the whole reply: failures' trickle, 5000-byte and silence checks (2)
-    "per_recv_timeout": ({"get_daytime": PER_RECV_TIMEOUT_CLIENT}, MAX_SCORE - 2),
     # Correct in another style (socketserver; selectors): full marks.
     "unusual": ({"ThreadedDaytimeServer": SOCKETSERVER_DAYTIME, "get_daytime": SELECTORS_CLIENT}, MAX_SCORE),
     # server: reply 1, rude_clients 1, stop 2 (no concurrency: loses 4)
-    "one_at_a_time": ({"ThreadedDaytimeServer": ONE_AT_A_TIME_SERVER}, 9.0),
+    # and a client with no deadline for the whole reply: failures' trickle, 5000-byte, silence (2)
+    "one_at_a_time": ({"ThreadedDaytimeServer": ONE_AT_A_TIME_SERVER, "get_daytime": PER_RECV_TIMEOUT_CLIENT}, 7.0),
     # server: nothing (no client ever gets a reply); client 5
     "never_replies": ({"ThreadedDaytimeServer": NEVER_REPLYING_SERVER}, 5.0),
     # client: nothing — one recv (pieces), ConnectionRefusedError and a hang on a silent server

@@ -275,10 +275,10 @@ ONE_RECV_PER_LINE_CLIENT = _reference("RoomClient_solution").replace(
 FIXTURES = {
     # student: (replacements, expected score)
     "correct": ({}, MAX_SCORE),
-    # echoes to the sender: join_and_broadcast (3) and many_clients (2)
-    "echoing_room": ({"ChatRoom_solution": ECHOING_ROOM}, MAX_SCORE - 5),
-    # a recv is not a line: receives_lines (2)
-    "one_recv_per_line": ({"RoomClient_solution": ONE_RECV_PER_LINE_CLIENT}, MAX_SCORE - 2),
+    # echoes to the sender: join_and_broadcast (3) and many_clients (2); a client that takes a
+    # recv for a line: receives_lines (2) (its tests use the course's room, not this one)
+    "echoing_room_one_recv": ({"ChatRoom_solution": ECHOING_ROOM, "RoomClient_solution": ONE_RECV_PER_LINE_CLIENT},
+                              MAX_SCORE - 7),
     # correct in other styles (socketserver; a buffered file): full marks
     "unusual": ({"ChatRoom_solution": SOCKETSERVER_ROOM, "RoomClient_solution": FILE_READING_CLIENT}, MAX_SCORE),
     # every ChatRoom cell fails in bounded time; the client's 5 points stay

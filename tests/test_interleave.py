@@ -8,6 +8,7 @@ import pytest
 from course_lib import interleave
 from course_lib.interleave import Deadlock, ScheduleError, explore, replay, stress
 from programs import Counter, LockedCounter
+from waiting import assert_no_new_threads
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -43,13 +44,7 @@ def no_threads_left_and_patches_undone():
     """Every test: no thread left behind, threading and time restored."""
     before = set(threading.enumerate())
     yield
-    deadline = time.monotonic() + 2
-    while time.monotonic() < deadline:
-        extra = [t for t in threading.enumerate() if t not in before]
-        if not extra:
-            break
-        time.sleep(0.01)
-    assert not [t.name for t in threading.enumerate() if t not in before]
+    assert_no_new_threads(before, grace=2)
     assert threading.Lock is interleave._REAL_LOCK
     assert threading.Condition is interleave._REAL_CONDITION
     assert time.sleep is interleave._REAL_SLEEP

@@ -25,6 +25,7 @@ from autograder.peer import PeerService, RelayDialer
 from autograder.release import build_course
 from course_lib import grading, peer, servers
 from submissions import NOTEBOOKS, make_submission
+from waiting import assert_no_new_threads
 
 
 @pytest.fixture
@@ -133,8 +134,8 @@ def test_relay_listens_for_the_grader_and_carries_each_client(relay):
     while time.monotonic() < deadline:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        except ConnectionRefusedError:
-            break
+        except (ConnectionRefusedError, ConnectionResetError):
+            break  # refused, or reset while the relay closed a listener it had queued us on
         time.sleep(0.02)
     else:
         pytest.fail("the relay kept listening after the grader hung up")
@@ -240,10 +241,7 @@ def test_referee_leaves_no_thread_or_socket_behind():
     with peer.serve_daytime() as served:
         with socket.create_connection(served.address, timeout=3) as client:
             read_all(client)
-    deadline = time.monotonic() + 3
-    while set(threading.enumerate()) - before and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert not set(threading.enumerate()) - before
+    assert_no_new_threads(before, grace=3)
 
 
 # ---------------------------------------------------------------- the grader's service
@@ -320,14 +318,14 @@ def lying_course(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sandbox", [True, False], ids=["sandbox", "no-sandbox"])
-def test_the_grader_overrules_a_kernel_that_reports_a_pass_it_did_not_see(lying_course, tmp_path, sandbox):
-    if sandbox:
-        from autograder import sandbox as sandbox_mod
+def test_the_grader_overrules_a_kernel_that_reports_a_pass_it_did_not_see(lying_course, tmp_path):
+    """Sandboxed, as course grade does (the lesson 07/08 fixtures grade the same peer path without it)."""
+    from autograder import sandbox as sandbox_mod
 
-        ok, why = sandbox_mod.available()
-        if not ok:
-            pytest.skip(why)
+    ok, why = sandbox_mod.available()
+    if not ok:
+        pytest.skip(why)
+    sandbox = True
     template = build_course(tmp_path / "template", [LESSON], notebooks=lying_course)
     folder = make_submission(tmp_path / "subs", "student", LESSON, {"ThreadedDaytimeServer": SILENT_SERVER},
                              notebooks=lying_course).parent

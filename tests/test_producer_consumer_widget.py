@@ -17,16 +17,7 @@ from course_lib.widgets.producer_consumer import (
     producer_consumer_demo,
     stop_all_demos,
 )
-
-
-def wait_until(condition, timeout=5.0, interval=0.01):
-    """Poll ``condition`` until it is true or ``timeout`` s pass; return its last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(interval)
+from waiting import wait_until
 
 
 def demo_threads():

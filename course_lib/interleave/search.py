@@ -6,6 +6,7 @@ import random
 import sys
 import threading
 import time
+from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 def replay(setup: Callable[[], Any] | None, workers, schedule: Sequence[int] | str = (),
@@ -87,72 +88,22 @@ def explore(setup: Callable[[], Any] | None, workers, invariant: Callable[[Any],
                   if strategy == "dfs" and preemption_bound is not None else
                   "no preemption bound" if strategy == "dfs" else f"seed {seed}")
     first_failure: Trace | None = None
-    rng = random.Random(seed)
-
-    # DFS state: for each decision point, the runnable threads, the ones tried,
-    # and the preemptions spent before it.
-    stack: list[dict] = []
-    prefix: list[int] = []
+    search = (_RandomSearch(seed) if strategy == "random" else _DepthFirst(preemption_bound))
 
     with _Patched(fns):
         while tried < max_schedules and time.monotonic() < deadline:
-            decisions: list[dict] = []
-            diverged: list[int] = []
-
-            def choose(step, runnable, previous, voluntary):
-                if strategy == "random":
-                    pick = rng.choice(runnable)
-                elif step < len(prefix) and prefix[step] in runnable:
-                    pick = prefix[step]
-                else:
-                    if step < len(prefix):
-                        # This run went another way than the recorded one (code whose lock order
-                        # depends on id() or hash()): search on from here as if it were new.
-                        diverged.append(step)
-                        del prefix[step:]
-                    pick = _default_choice(runnable, previous, voluntary)
-                decisions.append({"runnable": runnable, "previous": previous,
-                                  "voluntary": voluntary, "chosen": pick})
-                return pick
-
             run = _Run(setup, workers, names, granularity, max_steps,
                        min(deadline, time.monotonic() + timeout), step_timeout, observe)
-            trace = _check_invariant(run.execute(choose), invariant)
+            search.begin_run()
+            trace = _check_invariant(run.execute(search.choose), invariant)
+            if trace.outcome == "time_limit" and time.monotonic() >= deadline:
+                break  # cut short by the search's own deadline: not a schedule tried
             tried += 1
             if trace.failed:
-                if trace.outcome == "time_limit" and time.monotonic() >= deadline:
-                    tried -= 1
-                    break
                 first_failure = first_failure or trace
                 if stop_on_failure:
                     break
-            if strategy == "random":
-                continue
-            if diverged:
-                del stack[diverged[0]:]
-            # Extend the stack with this run's decisions past the prefix.
-            for i in range(len(stack), len(decisions)):
-                d = decisions[i]
-                spent = stack[-1]["spent_after"] if stack else 0
-                cost = _is_preemption(d, d["chosen"])
-                stack.append({**d, "tried": {d["chosen"]}, "spent_before": spent,
-                              "spent_after": spent + cost})
-            # Backtrack to the deepest decision with an untried, affordable choice.
-            prefix = []
-            while stack:
-                d = stack[-1]
-                options = [t for t in d["runnable"] if t not in d["tried"] and
-                           (preemption_bound is None or
-                            d["spent_before"] + _is_preemption(d, t) <= preemption_bound)]
-                if options:
-                    pick = options[0]
-                    d["tried"].add(pick)
-                    d["chosen"] = pick
-                    d["spent_after"] = d["spent_before"] + _is_preemption(d, pick)
-                    prefix = [s["chosen"] for s in stack]
-                    break
-                stack.pop()
-            if not stack:
+            if not search.next_run():
                 exhausted = True
                 break
     return Exploration(failed=first_failure is not None, tried=tried, exhausted=exhausted,
@@ -160,10 +111,91 @@ def explore(setup: Callable[[], Any] | None, workers, invariant: Callable[[Any],
                        elapsed=time.monotonic() - started, trace=first_failure)
 
 
-def _is_preemption(decision: dict, choice: int) -> int:
-    previous = decision["previous"]
-    return int(previous is not None and not decision["voluntary"]
-               and previous in decision["runnable"] and choice != previous)
+@dataclass
+class _Decision:
+    """One point of a run where the scheduler chose who goes next."""
+
+    runnable: list[int]
+    previous: int | None
+    voluntary: bool          # did the previous thread give way (sleep, wait) rather than being preempted?
+    chosen: int
+    tried: set = field(default_factory=set)
+    spent_before: int = 0    # preemptions spent on the way to this point
+
+    def preempts(self, choice: int) -> int:
+        """1 if choosing ``choice`` switches away from a thread that could have gone on."""
+        return int(self.previous is not None and not self.voluntary
+                   and self.previous in self.runnable and choice != self.previous)
+
+
+class _RandomSearch:
+    """Pick the next thread at random at every step, reproducibly from the seed."""
+
+    def __init__(self, seed: int):
+        self.rng = random.Random(seed)
+
+    def begin_run(self) -> None:
+        pass
+
+    def choose(self, step, runnable, previous, voluntary) -> int:
+        return self.rng.choice(runnable)
+
+    def next_run(self) -> bool:
+        return True  # never exhausted: bounded by max_schedules and the timeout
+
+
+class _DepthFirst:
+    """Every schedule with at most ``bound`` preemptions, depth first (None: no bound).
+
+    A run replays the recorded choices (the prefix), then goes on with the
+    default choice; after it, the deepest decision with an untried choice the
+    bound allows is changed and the next run replays up to there. A run that
+    takes another way than its prefix (a lock order that depends on ``id()``)
+    is searched on from the point where it diverged.
+    """
+
+    def __init__(self, bound: int | None):
+        self.bound = bound
+        self.stack: list[_Decision] = []
+        self.prefix: list[int] = []
+
+    def begin_run(self) -> None:
+        self.decisions: list[_Decision] = []
+        self.diverged: int | None = None
+
+    def choose(self, step, runnable, previous, voluntary) -> int:
+        if step < len(self.prefix) and self.prefix[step] in runnable:
+            pick = self.prefix[step]
+        else:
+            if step < len(self.prefix) and self.diverged is None:
+                self.diverged = step
+                del self.prefix[step:]
+            pick = _default_choice(runnable, previous, voluntary)
+        self.decisions.append(_Decision(runnable, previous, voluntary, pick))
+        return pick
+
+    def _affordable(self, decision: _Decision, choice: int) -> bool:
+        return self.bound is None or decision.spent_before + decision.preempts(choice) <= self.bound
+
+    def next_run(self) -> bool:
+        """Set the prefix of the next run; False when no schedule is left to try."""
+        if self.diverged is not None:
+            del self.stack[self.diverged:]
+        for decision in self.decisions[len(self.stack):]:
+            last = self.stack[-1] if self.stack else None
+            decision.spent_before = last.spent_before + last.preempts(last.chosen) if last else 0
+            decision.tried = {decision.chosen}
+            self.stack.append(decision)
+        while self.stack:
+            decision = self.stack[-1]
+            options = [t for t in decision.runnable if t not in decision.tried and self._affordable(decision, t)]
+            if options:
+                decision.chosen = options[0]
+                decision.tried.add(decision.chosen)
+                self.prefix = [d.chosen for d in self.stack]
+                return True
+            self.stack.pop()
+        return False
 
 
 def stress(setup: Callable[[], Any] | None, workers, invariant: Callable[[Any], bool], *,
