@@ -328,7 +328,8 @@ class _Adopted:
     same real object always by the same cooperative one (a Condition built
     on a shared lock stays on it), and put back afterwards. A lock already
     held by a thread outside the run starts held, so waiting for it is named
-    as such instead of hanging.
+    as such instead of hanging; a Condition (an Event's, a Queue's) that such a thread
+    already waits on stays real, so that thread is still woken.
     """
 
     def __init__(self, run: "_Run"):
@@ -339,7 +340,11 @@ class _Adopted:
 
     @staticmethod
     def _is_real(value) -> bool:
-        return isinstance(value, _LOCK_TYPES) or type(value) is _REAL_CONDITION
+        if type(value) is _REAL_CONDITION:
+            # A thread outside the run already waits on it: it must keep hearing this very
+            # object's notifications, so it stays real (workers then wait on it for real).
+            return not getattr(value, "_waiters", None)
+        return isinstance(value, _LOCK_TYPES)
 
     def stand_in(self, real):
         if id(real) not in self.swapped:
