@@ -34,6 +34,7 @@ from traitlets import Integer, Unicode
 
 __all__ = ["ERROR_CHARS", "CAPPED_MESSAGES", "solution_cells_by_file", "BoundedExecute"]
 
+FINAL_CHECK_TAG = "judge-final-check"
 ERROR_CHARS = 5000  # of an error's message, and of each traceback line
 #: Message kinds that carry what a cell outputs (and so count against its cap).
 CAPPED_MESSAGES = frozenset({"stream", "display_data", "update_display_data", "execute_result",
@@ -91,7 +92,7 @@ class BoundedExecute(Execute):
             ],
         }
         # A last, silent cell: its start is the audit's final integrity check (see course_lib.judge).
-        nb.cells.append(new_code_cell("pass", metadata={"tags": ["judge-final-check"]}))
+        nb.cells.append(new_code_cell("pass", metadata={"tags": [FINAL_CHECK_TAG]}))
         try:
             return super().preprocess(nb, resources, km)
         finally:
@@ -108,7 +109,8 @@ class BoundedExecute(Execute):
         if cell.cell_type != "code" or not cell.source.strip():
             return cell, resources
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", f"cell {index}")
-        if time.monotonic() > self._deadline:
+        final_check = FINAL_CHECK_TAG in cell.metadata.get("tags", [])
+        if time.monotonic() > self._deadline and not final_check:  # the final check is instant: it runs
             self._fail(cell, grade_id, "notebook_timeout",
                        f"not run: the notebook reached its time limit of {self.notebook_timeout} s")
             return cell, resources

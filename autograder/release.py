@@ -63,7 +63,8 @@ def check_release(lesson_dir: Path) -> None:
             raise CourseError(f"{nb} still contains {leaked}: not released")
 
 
-def release(lessons: list[str] | None = None, *, out: Path, force: bool = False) -> list[Path]:
+def release(lessons: list[str] | None = None, *, out: Path, force: bool = False,
+            notebooks: Path = lessons_mod.NOTEBOOKS) -> list[Path]:
     """Write the student version of ``lessons`` (all by default) into ``out/<lesson>/``.
 
     A lesson folder that already exists in ``out`` is kept as it is (it may
@@ -71,14 +72,14 @@ def release(lessons: list[str] | None = None, *, out: Path, force: bool = False)
     """
     import tempfile
 
-    lesson_ids = lessons_mod.resolve(lessons)
+    lesson_ids = lessons_mod.resolve(lessons, notebooks)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     todo = [l for l in lesson_ids if force or not (out / l).exists()]
     written = []
     if todo:
         with tempfile.TemporaryDirectory(prefix="course-release-") as tmp:
-            course = build_course(Path(tmp), todo)
+            course = build_course(Path(tmp), todo, notebooks)
             for lesson in todo:
                 check_release(course / "release" / lesson)
                 target = out / lesson

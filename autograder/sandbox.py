@@ -84,13 +84,10 @@ Methods for the caller:
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import importlib.util
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -101,6 +98,8 @@ from traitlets import Integer, List, Unicode, default
 from traitlets.config import Config
 
 from .audit import JudgeKernelManager
+from .bwrap import bwrap_command, etc_files, runtime_paths_needed
+from .cgroups import kill_leftovers, make_cgroups, remove_cgroup
 from .config import Limits
 
 DEFAULTS = Limits()  # every bound's default is set in autograder.config.Limits, nowhere else
@@ -112,10 +111,9 @@ __all__ = [
     "available",
     "configure",
     "bwrap_command",
+    "kill_leftovers",
 ]
 
-#: Where the submission copy appears inside the sandbox (its parent is empty).
-SANDBOX_HOME = "/home/student"
 #: Unix socket paths are limited to 107 bytes; ipc names add ``/k-NNNNN``.
 _MAX_IPC_DIR = 90
 
@@ -164,269 +162,6 @@ def available() -> tuple[bool, str]:
         "or grade with --no-sandbox"
     )
     return False, f"bwrap failed ({message or 'exit status %d' % done.returncode}); {hint}"
-
-
-# ------------------------------------------------------------------ command line
-
-
-def _runtime_paths() -> list[str]:
-    """Folders the kernel needs read-only: Python's prefix, the venv, course_lib.
-
-    Bound at their own paths, so the venv's ``python`` symlink and the
-    editable-install finder of course_lib (which maps ``course_lib`` to
-    ``/work/main/course_lib``) work unchanged, while the rest of the project
-    folder (autograder/, notebooks/, tests/) stays invisible.
-    """
-    paths = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix), sys.prefix}
-    spec = importlib.util.find_spec("course_lib")
-    if spec is not None and spec.submodule_search_locations:
-        paths.update(os.path.realpath(p) for p in spec.submodule_search_locations)
-    # The venv may itself be a symlink: bind the link target and the link path.
-    return sorted(paths)
-
-
-def _etc_files(root: Path) -> dict[str, Path]:
-    """Write the few /etc files a kernel reads (users, localhost) into root/etc."""
-    etc = root / "etc"
-    etc.mkdir(parents=True, exist_ok=True)
-    files = {
-        "passwd": "root:x:0:0:root:/root:/bin/sh\n"
-                  f"student:x:1000:1000:student:{SANDBOX_HOME}:/bin/sh\n"
-                  "nobody:x:65534:65534:nobody:/nonexistent:/bin/sh\n",
-        "group": "root:x:0:\nstudent:x:1000:\nnogroup:x:65534:\n",
-        "hosts": "127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n",
-        "nsswitch.conf": "passwd: files\ngroup: files\nhosts: files\n",
-        "hostname": "grader\n",
-    }
-    out = {}
-    for name, text in files.items():
-        path = etc / name
-        path.write_text(text)
-        out[name] = path
-    return out
-
-
-def bwrap_command(
-    kernel_cmd: list[str],
-    *,
-    workdir: Path,
-    ipc_dir: Path,
-    etc_dir: Path,
-    memory_mb: int,
-    tmp_mb: int = DEFAULTS.tmp_mb,
-    shm_mb: int = DEFAULTS.shm_mb,
-    work_mb: int = DEFAULTS.work_mb,
-    max_tasks: int = DEFAULTS.max_tasks,
-    file_mb: int = DEFAULTS.file_mb,
-    thread_stack_kb: int = DEFAULTS.thread_stack_kb,
-    runtime_paths: list[str] | None = None,
-    env: dict[str, str] | None = None,
-    bwrap: str = "bwrap",
-) -> list[str]:
-    """The argv that runs ``kernel_cmd`` in the sandbox.
-
-    Order matters: bwrap applies mounts in order, so the private /tmp comes
-    before the ipc folder (which may live under the host's /tmp) is bound
-    over it, and the root is remounted read-only last.
-    """
-    workdir = Path(workdir)
-    inside_work = f"{SANDBOX_HOME}/{workdir.name}"
-    args = [
-        bwrap,
-        "--unshare-user", "--uid", "1000", "--gid", "1000",
-        "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
-        "--unshare-cgroup-try",
-        "--hostname", "grader",
-        "--die-with-parent", "--new-session",
-        "--cap-drop", "ALL",
-        "--clearenv",
-        "--size", str(16 << 20), "--tmpfs", "/",  # replaced root: 16 MB at most
-        "--ro-bind", "/usr", "/usr",
-    ]
-    for link in ("bin", "lib", "lib64", "sbin", "lib32", "libx32"):
-        host = Path("/") / link
-        if host.is_symlink():
-            args += ["--symlink", os.readlink(host), f"/{link}"]
-        elif host.is_dir():
-            args += ["--ro-bind", str(host), f"/{link}"]
-    for name in ("ld.so.cache", "localtime", "fonts"):  # fonts: matplotlib runs fc-list
-        if (Path("/etc") / name).exists():
-            args += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
-    for name in ("passwd", "group", "hosts", "nsswitch.conf", "hostname"):
-        args += ["--ro-bind", str(Path(etc_dir) / name), f"/etc/{name}"]
-    args += [
-        "--proc", "/proc",
-        "--dev", "/dev",
-        # --dev shares the host's /dev/shm (a 12 GB tmpfs here): a sized private one instead.
-        "--size", str(shm_mb << 20), "--perms", "1777", "--tmpfs", "/dev/shm",
-        "--size", str(tmp_mb << 20), "--perms", "1777", "--tmpfs", "/tmp",
-    ]
-    # After the private /tmp: bwrap applies mounts in order, and a course
-    # installed under /tmp (a CI clone) must not be hidden by the tmpfs.
-    for path in runtime_paths if runtime_paths is not None else _runtime_paths():
-        args += ["--ro-bind", path, path]
-    # The working folder is a sized tmpfs (what the kernel writes never reaches the
-    # host's disk), with the submission's own entries bound into it read-only.
-    args += [
-        "--bind", str(ipc_dir), str(ipc_dir),
-        "--size", str(work_mb << 20), "--perms", "0755", "--tmpfs", inside_work,
-    ]
-    for entry in sorted(os.listdir(workdir)) if workdir.is_dir() else []:
-        args += ["--ro-bind", str(workdir / entry), f"{inside_work}/{entry}"]
-    args += ["--chdir", inside_work]
-    inside_env = {
-        "PATH": f"{sys.prefix}/bin:/usr/local/bin:/usr/bin:/bin",
-        "HOME": "/tmp",
-        "USER": "student",
-        "LOGNAME": "student",
-        "LANG": "C.UTF-8",
-        "MPLCONFIGDIR": "/tmp/matplotlib",
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "MALLOC_ARENA_MAX": "2",  # glibc reserves 64 MB of address space per arena
-        # pid 1 = "my parent is init": ipykernel then starts no parent poller
-        # (which would exit at once in a PID namespace) and prints no
-        # "Ctrl-C will not work" banner; --die-with-parent does the poller's job.
-        "JPY_PARENT_PID": "1",
-    }
-    inside_env.update(env or {})
-    for key, value in inside_env.items():
-        args += ["--setenv", key, value]
-    args += ["--remount-ro", "/"]
-    # prlimit runs *inside* the user namespace so RLIMIT_NPROC counts only
-    # sandbox processes (set outside, it would count the user's host processes).
-    args += [
-        "--", "/usr/bin/prlimit",
-        f"--as={memory_mb << 20}",
-        f"--nproc={max_tasks}",
-        f"--fsize={file_mb << 20}",
-        # Thread stacks default to RLIMIT_STACK (8 MiB of address space each):
-        # at 1 GiB that allowed only ~100 threads. 2 MiB (CPython itself uses
-        # 1 MiB on musl) allows ~400; the hard limit is kept, so code may raise it.
-        f"--stack={thread_stack_kb << 10}:",
-        "--core=0",
-        "--",
-    ]
-    return args + list(kernel_cmd)
-
-
-# ------------------------------------------------------------------ cgroups
-
-
-def _cgroup_parent(controller: str) -> Path | None:
-    """A cgroup folder of ``controller`` this process may create children in, or None.
-
-    cgroup v1: the controller's hierarchy at our own cgroup. cgroup v2: our
-    own cgroup, only when the controller is already enabled for its children
-    (enabling it would need moving this process: not ours to do).
-    """
-    try:
-        lines = Path("/proc/self/cgroup").read_text().splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        _, controllers, path = line.split(":", 2)
-        if controller in controllers.split(","):
-            base = Path("/sys/fs/cgroup") / controller / path.lstrip("/")
-            if base.is_dir() and os.access(base, os.W_OK):
-                return base
-    for line in lines:
-        hierarchy, controllers, path = line.split(":", 2)
-        if hierarchy == "0" and controllers == "":
-            for root in (Path("/sys/fs/cgroup"), Path("/sys/fs/cgroup/unified")):
-                base = root / path.lstrip("/")
-                control = base / "cgroup.subtree_control"
-                try:
-                    if controller in control.read_text().split() and os.access(base, os.W_OK):
-                        return base
-                except OSError:
-                    continue
-    return None
-
-
-def _sweep_stale_cgroups(parent: Path) -> None:
-    """Remove the cgroups of graders that were killed before their cleanup ran."""
-    for group in parent.glob("course-sandbox-*-*"):
-        owner = group.name.split("-")[2]
-        if not owner.isdigit():
-            continue
-        try:
-            os.kill(int(owner), 0)
-        except ProcessLookupError:
-            _remove_cgroup(group, timeout=1.0)
-        except PermissionError:
-            pass  # alive, someone else's
-
-
-#: What each controller's limit file is called, and how the limit is written.
-_LIMITS = {
-    "pids": [("pids.max", str)],
-    "memory": [("memory.limit_in_bytes", str), ("memory.max", str), ("memory.swap.max", lambda _: "0")],
-}
-
-
-def _make_cgroups(max_tasks: int, memory_bytes: int) -> list[Path]:
-    """Fresh cgroups limiting tasks (pids) and memory, as far as this process may make them.
-
-    On cgroup v2 both limits live in one folder; on v1 one folder per
-    controller. Returns the folders a sandbox joins (none where no cgroup
-    can be made: then RLIMIT_AS per process and the tmpfs sizes are the bounds).
-    """
-    name = f"course-sandbox-{os.getpid()}-{time.monotonic_ns()}"
-    groups: list[Path] = []
-    for controller, value in (("pids", max_tasks), ("memory", memory_bytes)):
-        parent = _cgroup_parent(controller)
-        if parent is None:
-            continue
-        _sweep_stale_cgroups(parent)
-        group = parent / name
-        try:
-            group.mkdir(exist_ok=True)
-            written = False
-            for file_name, render in _LIMITS[controller]:
-                if (group / file_name).exists():
-                    (group / file_name).write_text(render(value))
-                    written = written or file_name != "memory.swap.max"
-            if not written:
-                raise OSError(f"no {controller} limit file")
-        except OSError:
-            if group not in groups:
-                with contextlib.suppress(OSError):
-                    group.rmdir()
-            continue
-        if group not in groups:
-            groups.append(group)
-    return groups
-
-
-def _remove_cgroup(group: Path, timeout: float = 5.0) -> None:
-    """Kill whatever is still in ``group`` and remove it (bounded by ``timeout``)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            pids = [int(p) for p in (group / "cgroup.procs").read_text().split()]
-        except OSError:
-            return  # already gone
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, 9)
-        try:
-            group.rmdir()
-            return
-        except OSError:
-            time.sleep(0.01)  # tasks still exiting
-
-
-def kill_leftovers() -> None:
-    """Kill whatever is left in the sandboxes this process started (their pids cgroups).
-
-    A backstop the grading worker calls after each submission: a sandbox
-    whose kernel manager was never cleaned up still ends here.
-    """
-    for controller in ("pids", "memory"):
-        parent = _cgroup_parent(controller)
-        if parent is not None:
-            for group in parent.glob(f"course-sandbox-{os.getpid()}-*"):
-                _remove_cgroup(group)
 
 
 # ------------------------------------------------------------ kernel manager
@@ -491,7 +226,7 @@ class SandboxKernelManager(JudgeKernelManager):
 
     @default("runtime_paths")
     def _runtime_paths_default(self) -> list[str]:
-        return _runtime_paths()
+        return runtime_paths_needed()
 
     @default("ipc_root")
     def _ipc_root_default(self) -> str:
@@ -545,8 +280,8 @@ class SandboxKernelManager(JudgeKernelManager):
         holder = Path(tempfile.mkdtemp(prefix="run-", dir=copies))
         self._workdir = holder / submission.name
         shutil.copytree(submission, self._workdir, symlinks=True)
-        self._etc = _etc_files(runtime)["passwd"].parent
-        self._cgroups = (_make_cgroups(self.max_tasks, self.total_memory_bytes())
+        self._etc = etc_files(runtime)["passwd"].parent
+        self._cgroups = (make_cgroups(self.max_tasks, self.total_memory_bytes())
                          if self.pids_cgroup == "auto" else [])
         return await super()._async_pre_start_kernel(**kw)
 
@@ -602,7 +337,7 @@ class SandboxKernelManager(JudgeKernelManager):
                 time.sleep(0.01)
         await super()._async_cleanup_resources(restart=restart)
         for group in getattr(self, "_cgroups", None) or []:
-            _remove_cgroup(group)
+            remove_cgroup(group)
         self._cgroups = []
         ipc_dir = getattr(self, "_ipc_dir", None)
         if ipc_dir is not None and not restart:

@@ -23,10 +23,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO))
 
-from submissions import MINI_COURSE, NOTEBOOKS, grade, make_submission  # noqa: E402
+from tests.submissions import MINI_COURSE, NOTEBOOKS, grade, make_submission  # noqa: E402
 
 
 def make_class(root: Path, lesson: str, notebooks: Path, students: int, wrong: dict) -> None:

@@ -47,8 +47,7 @@ def main() -> int:
 
     from autograder import hub as hub_mod
 
-    sys.path.insert(0, str(REPO / "tests"))
-    from hub_client import HubUser
+    from tests.hub_client import HubUser
     from autograder.gradebook import scores
     from autograder.sandbox import available
 

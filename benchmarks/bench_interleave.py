@@ -25,10 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-
 from course_lib.interleave import explore, stress  # noqa: E402
-from programs import Counter, LockedCounter  # noqa: E402  (shared with tests/test_interleave.py)
+from tests.programs import Counter, LockedCounter  # noqa: E402  (shared with tests/course_lib/test_interleave.py)
 
 
 def once(c):

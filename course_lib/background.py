@@ -24,13 +24,13 @@ import time
 import traceback
 import weakref
 
-from .servers import HandlerError, ServerError, ServerLog, StopTimeout, format_address, start, table_html
+from .handles import Handle, HandlerError, ServerError, ServerLog, StopTimeout
+from .registry import start, track, tracked
 
 __all__ = ["BackgroundJob", "ServerStopped", "background", "live_jobs"]
 
 
 
-_all_jobs: "weakref.WeakSet[BackgroundJob]" = weakref.WeakSet()
 # Maps a thread to the job it belongs to: the job's own thread, and threads
 # it (or they) start. Written by the start_new_thread wrapper and the job,
 # read by the audit hook; dict operations are atomic under the GIL.
@@ -136,7 +136,7 @@ class ServerStopped(BaseException):
     """Raised *inside* a background function's thread by a last-resort stop."""
 
 
-class BackgroundJob:
+class BackgroundJob(Handle):
     """A blocking server function running on a background thread.
 
     Created by :func:`background`. Same handle as :class:`BackgroundServer`
@@ -179,7 +179,7 @@ class BackgroundJob:
         for value in (*self.args, *self.kwargs.values()):
             if isinstance(value, socket.socket):  # a listener made in a cell and passed in
                 self._sockets.add(value)
-        _all_jobs.add(self)
+        track(self)
 
     # called by the hooks, in the job's threads
     def _adopt_socket(self, sock) -> None:
@@ -261,11 +261,6 @@ class BackgroundJob:
         found = self.listening_addresses()
         return found[0] if found else None
 
-    @property
-    def port(self) -> int | None:
-        address = self.address
-        return address[1] if address else None
-
     def wait_listening(self, timeout: float = 5.0) -> tuple:
         """Block until the function listens; return its address.
 
@@ -341,12 +336,10 @@ class BackgroundJob:
                         socket.create_connection(address, timeout=0.2).close()
             step = max(0.0, min(deadline, time.monotonic() + timeout / 3) - time.monotonic())
             end = time.monotonic() + step
-            for thread in self.threads():
-                if thread is not me:
-                    thread.join(max(0.0, end - time.monotonic()))
-            if not [t for t in self.threads() if t is not me]:
+            self._join_threads(self.threads(), end)
+            if not self._threads_left():
                 break
-        stuck = [t for t in self.threads() if t is not me]
+        stuck = self._threads_left()
         if not stuck:
             with self._lock:
                 socks = list(self._sockets)
@@ -369,35 +362,24 @@ class BackgroundJob:
                 f"{self.name}() raised {type(self.error).__name__}: {self.error}", [self.error]
             ) from self.error
 
-    def __enter__(self) -> "BackgroundJob":
-        if self._thread is None:
-            self.start()
-        return self
+    def _has_started(self) -> bool:
+        return self._thread is not None
 
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
+    def _ended(self) -> str:
+        return "failed" if self.error is not None else "stopped"
 
-    def status(self) -> str:
-        if self._thread is None:
-            return "not started"
-        if self.running:
-            return "running"
-        if self.error is not None:
-            return "failed"
-        return "stopped"
+    def _listens_on(self, port: int) -> bool:
+        return any(address[1] == port for address in self.listening_addresses())
+
+    def _described(self) -> str:
+        return f"the background function {self.name!r}"
 
     @property
     def clients_served(self) -> int | None:
         return None  # unknown: the function does its own accepting
 
-    def __repr__(self) -> str:
-        address = self.address
-        where = format_address(address) if address else "-"
-        extra = f", raised {type(self.error).__name__}: {self.error}" if self.error else ""
-        return f"<BackgroundJob {self.name!r} {self.status()} on {where}{extra}>"
-
-    def _repr_html_(self) -> str:
-        return table_html([self]) + self.log._repr_html_(last=10)
+    def _repr_extra(self) -> str:
+        return f", raised {type(self.error).__name__}: {self.error}" if self.error else ""
 
 
 def _raise_in_thread(thread: threading.Thread, exc_type) -> None:
@@ -434,5 +416,5 @@ def background(fn, *args, name: str | None = None, capture_output: bool = True,
 
 def live_jobs() -> list:
     """Every BackgroundJob of this kernel not yet garbage-collected (for the registry)."""
-    return list(_all_jobs)
+    return [h for h in tracked() if isinstance(h, BackgroundJob)]
 

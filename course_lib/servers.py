@@ -17,8 +17,13 @@ models that with the shape of the standard library's ``socketserver``::
                                 run by background(fn) and stoppable even
                                 while it blocks in accept()
 
-    start(server, name)         the registry: one server per name, so that
-    running(), stop_all()       re-running a cell replaces the old server
+    start(server, name)         the registry (course_lib.registry): one server
+    running(), stop_all()       per name, so re-running a cell replaces it
+
+Their shared handle (``with``, status, the event log, errors) is
+:mod:`course_lib.handles`; listening sockets with clear bind errors are
+:mod:`course_lib.listeners`. Everything stays importable from here, as the
+notebooks use it (``servers.start``, ``servers.PortInUseError``).
 
 What it trades off:
 
@@ -49,19 +54,19 @@ What it trades off:
 
 from __future__ import annotations
 
-import atexit
-import collections
 import contextlib
 import datetime as _dt
 import errno
-import html
 import selectors
 import socket
 import threading
 import time
 import traceback
-import weakref
-from dataclasses import dataclass
+
+from .handles import (Handle, HandlerError, LogEvent, PortInUseError, PortPermissionError, ServerError,
+                      ServerLog, StopTimeout, format_address, table_html)
+from .listeners import bind_listener, family_for
+from .registry import ServerTable, get, registered, running, start, stop_all, track
 
 __all__ = [
     # servers and handles
@@ -84,6 +89,8 @@ __all__ = [
     "ServerLog",
     "LogEvent",
     "ServerTable",
+    "format_address",
+    "table_html",
     # errors
     "ServerError",
     "PortInUseError",
@@ -93,237 +100,10 @@ __all__ = [
     "ServerStopped",
 ]
 
-
-# --------------------------------------------------------------------------
-# Errors: each says what happened and what to do about it.
-
-
-class ServerError(RuntimeError):
-    """Base class of the errors this module raises."""
-
-
-class PortInUseError(ServerError, OSError):
-    """The port is already taken; the message says by whom when it can be known."""
-
-    def __init__(self, message: str):
-        ServerError.__init__(self, message)
-        self.errno = errno.EADDRINUSE
-
-
-class PortPermissionError(ServerError, PermissionError):
-    """Binding a port below 1024 needs privileges a notebook does not have."""
-
-
-class HandlerError(ServerError):
-    """A client handler (or a background server function) raised.
-
-    ``stop(reraise=True)`` raises this with the original exception as
-    ``__cause__``; ``.errors`` lists every one that was recorded.
-    """
-
-    def __init__(self, message: str, errors=()):
-        super().__init__(message)
-        self.errors = list(errors)
-
-
-class StopTimeout(ServerError, TimeoutError):
-    """``stop()`` could not join every thread within its time limit."""
-
-
-# --------------------------------------------------------------------------
-# The event log.
-
-
-@dataclass(frozen=True)
-class LogEvent:
-    """One thing a server did, with the wall-clock time it happened."""
-
-    time: float  # time.time(), for display
-    kind: str  # "start", "accept", "served", "error", "stop", "output", ...
-    message: str
-
-    def __str__(self) -> str:
-        stamp = _dt.datetime.fromtimestamp(self.time).strftime("%H:%M:%S.%f")[:-3]
-        return f"{stamp} {self.kind:<8} {self.message}"
-
-
-class ServerLog:
-    """A bounded, thread-safe list of :class:`LogEvent`, rendered as HTML.
-
-    Bounded (``maxlen`` most recent events) so a server that runs for hours
-    in a kernel does not grow without limit; ``dropped`` counts the rest.
-    """
-
-    def __init__(self, maxlen: int = 1000):
-        self._events: collections.deque[LogEvent] = collections.deque(maxlen=maxlen)
-        # Held by any thread that appends or reads; never held while blocking.
-        self._lock = threading.Lock()
-        self.dropped = 0
-        self._listeners: list = []
-
-    def add(self, kind: str, message: str) -> LogEvent:
-        event = LogEvent(time.time(), kind, message)
-        with self._lock:
-            if len(self._events) == self._events.maxlen:
-                self.dropped += 1
-            self._events.append(event)
-            listeners = list(self._listeners)
-        for listener in listeners:  # e.g. a widget refreshing itself
-            try:
-                listener(event)
-            except Exception:
-                pass
-        return event
-
-    def subscribe(self, callback) -> None:
-        """Call ``callback(event)`` (in the server's thread) for each new event."""
-        with self._lock:
-            self._listeners.append(callback)
-
-    def unsubscribe(self, callback) -> None:
-        with self._lock:
-            with contextlib.suppress(ValueError):
-                self._listeners.remove(callback)
-
-    def events(self, kind: str | None = None) -> list[LogEvent]:
-        with self._lock:
-            return [e for e in self._events if kind is None or e.kind == kind]
-
-    def messages(self, kind: str | None = None) -> list[str]:
-        return [e.message for e in self.events(kind)]
-
-    def __iter__(self):
-        return iter(self.events())
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._events)
-
-    def __getitem__(self, index):
-        return self.events()[index]
-
-    def text(self, last: int | None = None) -> str:
-        events = self.events()
-        if last is not None:
-            events = events[-last:]
-        return "\n".join(str(e) for e in events)
-
-    def __repr__(self) -> str:
-        return self.text(last=50) or "(no events yet)"
-
-    def _repr_html_(self, last: int = 50) -> str:
-        events = self.events()[-last:]
-        if not events:
-            return "<i>no events yet</i>"
-        colours = {"error": "#b3261e", "stop": "#555", "start": "#1a7f37"}
-        rows = "".join(
-            "<tr><td style='font-family:monospace'>{}</td><td style='color:{}'>{}</td>"
-            "<td style='text-align:left;font-family:monospace;white-space:pre-wrap'>{}</td></tr>".format(
-                html.escape(str(e).split(" ", 1)[0]),
-                colours.get(e.kind, "inherit"),
-                html.escape(e.kind),
-                html.escape(e.message),
-            )
-            for e in events
-        )
-        more = f"<caption>last {len(events)} events ({self.dropped} older dropped)</caption>" if self.dropped else ""
-        return f"<table>{more}<tr><th>time</th><th>event</th><th>detail</th></tr>{rows}</table>"
-
-
-# --------------------------------------------------------------------------
-# Friendly bind errors.
-
-
-def family_for(host) -> socket.AddressFamily:
-    """AF_INET6 for an IPv6 address ("::1"), AF_INET for the rest (names resolve to IPv4 here)."""
-    return socket.AF_INET6 if ":" in str(host) else socket.AF_INET
-
-
-def _who_holds(port: int) -> str:
-    """Say which registered server or which process listens on ``port``."""
-    for server in list(_all_servers):
-        address = server.address
-        if address and address[1] == port and server.running:
-            return f"the server {server.name!r} started in this kernel ({type(server).__name__})"
-    from .background import live_jobs
-
-    for job in live_jobs():
-        if job.running and any(addr[1] == port for addr in job.listening_addresses()):
-            return f"the background function {job.name!r} started in this kernel"
-    try:
-        import os
-
-        import psutil
-
-        for conn in psutil.net_connections(kind="tcp"):
-            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
-                if conn.pid is None:
-                    return "another process (its owner is not visible to you)"
-                if conn.pid == os.getpid():
-                    return (
-                        f"this kernel itself (process {conn.pid}): a socket you created in an "
-                        "earlier cell is still open; restart the kernel or close it"
-                    )
-                try:
-                    proc = psutil.Process(conn.pid)
-                    return f"process {conn.pid} ({proc.name()}: {' '.join(proc.cmdline())[:80]})"
-                except psutil.Error:
-                    return f"process {conn.pid}"
-    except Exception:  # psutil missing, or not allowed to list connections
-        pass
-    return "another program (it could not be identified)"
-
-
-def bind_listener(host: str = "127.0.0.1", port: int = 0, backlog: int = 128) -> socket.socket:
-    """Create, bind and listen a TCP socket, turning bind errors into clear ones.
-
-    ``SO_REUSEADDR`` lets a server restart on the port it just left (whose
-    old connections wait in TIME_WAIT); on Linux it does *not* let two
-    servers listen on the same port, so "port in use" is still detected.
-    """
-    family = family_for(host)
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if family == socket.AF_INET6:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        try:
-            sock.bind((host, port))
-        except PermissionError as exc:
-            raise PortPermissionError(
-                f"permission denied binding {host}:{port}: ports below 1024 are reserved "
-                "for the system administrator. Use port=0 (the system picks a free "
-                "port) or a port above 1023."
-            ) from exc
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise PortInUseError(
-                    f"port {port} on {host} is already in use by {_who_holds(port)}. "
-                    "Use port=0 to get a free port, or stop the other server first "
-                    "(servers.running() lists what this kernel runs)."
-                ) from exc
-            if exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
-                raise ServerError(
-                    f"cannot bind {host}:{port}: this machine has no such address "
-                    f"({exc.strerror}). Is IPv6 disabled?"
-                ) from exc
-            raise
-        sock.listen(backlog)
-        return sock
-    except BaseException:
-        sock.close()
-        raise
-
-
-# --------------------------------------------------------------------------
-# The server base class.
-
-_all_servers: "weakref.WeakSet[BackgroundServer]" = weakref.WeakSet()
 _server_numbers = iter(range(1, 1 << 62))
 
 
-class BackgroundServer:
+class BackgroundServer(Handle):
     """A TCP server whose accept loop runs on a named daemon thread.
 
     Methods for the caller:
@@ -388,7 +168,7 @@ class BackgroundServer:
         self._started = False
         self._stopped = False
         self._stop_lock = threading.Lock()  # serialises concurrent stop() calls
-        _all_servers.add(self)
+        track(self)
 
     # -- state ------------------------------------------------------------
     @property
@@ -396,9 +176,8 @@ class BackgroundServer:
         """``(host, port)`` the server listens on (the real port, not 0); None before start."""
         return self._address
 
-    @property
-    def port(self) -> int | None:
-        return self._address[1] if self._address else None
+    def _has_started(self) -> bool:
+        return self._started
 
     @property
     def running(self) -> bool:
@@ -545,7 +324,7 @@ class BackgroundServer:
         the threads that did not end (a handler stuck in a computation; they
         are daemons and die with the kernel). With ``reraise=True`` a handler's
         exception is raised as :class:`HandlerError` after everything stopped.
-        Calling it again is harmless.
+        Calling it again is harmless: it waits for the threads again.
         """
         if timeout < 0:
             raise ValueError("timeout must be non-negative")
@@ -554,38 +333,14 @@ class BackgroundServer:
             first = not self._stopped
             self._stopped = True
             if first:
-                self.stop_event.set()
-                if self._wake_w is not None:
-                    with contextlib.suppress(OSError):
-                        self._wake_w.send(b"x")
-                me = threading.current_thread()
-                if self._thread is not None and self._thread is not me:
-                    self._thread.join(max(0.0, deadline - time.monotonic()))
-                for sock in (self._listener, self._wake_r, self._wake_w):
-                    if sock is not None and (self._thread is None or not self._thread.is_alive()):
-                        with contextlib.suppress(OSError):
-                            sock.close()
-                try:
-                    self.on_stop()
-                except Exception as exc:
-                    self._record_error(exc, "on_stop")
-                for conn in self.connections():
-                    # shutdown() wakes a handler blocked in recv/send; the
-                    # handler's own thread then closes the socket.
-                    with contextlib.suppress(OSError):
-                        conn.shutdown(socket.SHUT_RDWR)
+                self._begin_stop(deadline)
             with self._lock:
                 client_threads = list(self._client_threads)
-            for thread in client_threads:
-                if thread is not threading.current_thread():
-                    thread.join(max(0.0, deadline - time.monotonic()))
-            stuck = [t for t in self.threads() if t is not threading.current_thread()]
+            self._join_threads(client_threads, deadline)
+            stuck = self._threads_left()
             if first:
                 if not stuck:
-                    for sock in (self._listener, self._wake_r, self._wake_w):
-                        if sock is not None:
-                            with contextlib.suppress(OSError):
-                                sock.close()
+                    self._close_own_sockets()
                 self.log.add("stop", f"stopped after serving {self.clients_served} client(s)")
         if stuck:
             raise StopTimeout(
@@ -601,35 +356,34 @@ class BackgroundServer:
                 self.errors,
             ) from first_error
 
-    def __enter__(self) -> "BackgroundServer":
-        if not self._started:
-            self.start()
-        return self
+    def _begin_stop(self, deadline: float) -> None:
+        """The first stop() only: end the accept loop, run on_stop, wake every handler."""
+        self.stop_event.set()
+        if self._wake_w is not None:
+            with contextlib.suppress(OSError):
+                self._wake_w.send(b"x")
+        if self._thread is not None:
+            self._join_threads([self._thread], deadline)
+        if self._thread is None or not self._thread.is_alive():
+            self._close_own_sockets()  # no accept loop uses them any more
+        try:
+            self.on_stop()
+        except Exception as exc:
+            self._record_error(exc, "on_stop")
+        for conn in self.connections():
+            # shutdown() wakes a handler blocked in recv/send; the
+            # handler's own thread then closes the socket.
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
 
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
+    def _close_own_sockets(self) -> None:
+        for sock in (self._listener, self._wake_r, self._wake_w):
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.close()
 
-    # -- display ----------------------------------------------------------
-    def status(self) -> str:
-        if not self._started:
-            return "not started"
-        if self.running:
-            return "running"
-        return "stopped"
-
-    def __repr__(self) -> str:
-        where = format_address(self._address) if self._address else "-"
-        return (f"<{type(self).__name__} {self.name!r} {self.status()} on {where}, "
-                f"{self.clients_served} served>")
-
-    def _repr_html_(self) -> str:
-        return table_html([self]) + self.log._repr_html_(last=10)
-
-
-def format_address(address) -> str:
-    host, port = address[0], address[1]
-    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
-
+    def _repr_extra(self) -> str:
+        return f", {self.clients_served} served"
 
 # --------------------------------------------------------------------------
 # Built-in servers.
@@ -736,117 +490,6 @@ class ScriptedServer(BackgroundServer):
                         return
                 except (socket.timeout, TimeoutError):
                     continue
-
-
-# --------------------------------------------------------------------------
-# The registry: one server per name, so re-running a cell replaces it.
-
-# name -> server or job; guarded by _registry_lock (held while replacing, so
-# two cells racing to start the same name cannot both win).
-_registry: dict[str, object] = {}
-_registry_lock = threading.RLock()
-
-
-def start(server, name: str | None = None):
-    """Start ``server`` (a BackgroundServer or BackgroundJob) under ``name``.
-
-    If a server with that name is registered, it is stopped first (its
-    port freed), so re-running a cell never fails with "address already in
-    use". Returns the started server.
-    """
-    if name is not None:
-        server.name = name
-    with _registry_lock:
-        old = _registry.pop(server.name, None)
-        if old is not None and old is not server:
-            try:
-                old.stop(timeout=5.0)
-            except ServerError as exc:
-                server.log.add("error", f"replaced server did not stop cleanly: {exc}")
-        _registry[server.name] = server
-        try:
-            server.start()
-        except BaseException:
-            _registry.pop(server.name, None)
-            raise
-    return server
-
-
-def get(name: str):
-    """The registered server called ``name`` (KeyError if none)."""
-    with _registry_lock:
-        return _registry[name]
-
-
-class ServerTable(list):
-    """A list of registered servers that renders as an HTML table."""
-
-    def _repr_html_(self) -> str:
-        return table_html(self) if self else "<i>no servers running</i>"
-
-    def __repr__(self) -> str:
-        if not self:
-            return "no servers running"
-        return "\n".join(repr(s) for s in self)
-
-
-def running() -> ServerTable:
-    """The registered servers still running (renders as a table in a notebook)."""
-    with _registry_lock:
-        return ServerTable(s for s in _registry.values() if s.running)
-
-
-def registered() -> ServerTable:
-    """Every registered server, running or stopped (what a control panel shows)."""
-    with _registry_lock:
-        return ServerTable(_registry.values())
-
-
-def stop_all(timeout: float = 5.0) -> list[str]:
-    """Stop every registered server, and any other started in this kernel.
-
-    Returns the names stopped. Errors are logged on each server, not raised,
-    so one stuck server does not keep the others running.
-    """
-    with _registry_lock:
-        targets = list(_registry.values())
-        _registry.clear()
-    from .background import live_jobs
-
-    targets += [s for s in list(_all_servers) + live_jobs() if s not in targets]
-    stopped = []
-    for server in targets:
-        if server.running or server.threads():
-            with contextlib.suppress(ServerError, OSError):
-                server.stop(timeout=timeout)
-            stopped.append(server.name)
-    return stopped
-
-
-def _at_exit() -> None:
-    with contextlib.suppress(Exception):
-        stop_all(timeout=2.0)
-
-
-atexit.register(_at_exit)
-
-
-def table_html(servers) -> str:
-    rows = []
-    for s in servers:
-        address = s.address
-        served = s.clients_served
-        rows.append(
-            "<tr><td>{}</td><td>{}</td><td style='font-family:monospace'>{}</td>"
-            "<td>{}</td><td>{}</td><td>{}</td></tr>".format(
-                html.escape(s.name), html.escape(type(s).__name__),
-                html.escape(format_address(address)) if address else "-",
-                html.escape(s.status()), "-" if served is None else served,
-                len(s.errors),
-            )
-        )
-    return ("<table><tr><th>name</th><th>kind</th><th>address</th><th>status</th>"
-            "<th>clients served</th><th>errors</th></tr>" + "".join(rows) + "</table>")
 
 
 def __getattr__(name: str):

@@ -1,8 +1,6 @@
-import sys
-from pathlib import Path
-
-# tests/ helpers (submissions.py) are imported by name.
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+"""Shared by every test folder. ``tests`` is a package, so pytest puts the repository (not
+``tests/``) on ``sys.path``: ``tests/course_lib/`` can never shadow the real ``course_lib``, and
+the shared helpers are imported as ``tests.submissions``, ``tests.waiting`` and so on."""
 
 import pytest
 

@@ -1,6 +1,6 @@
 """A person using the class hub over HTTP, as a browser would: the tests' and benchmarks' client.
 
-Used by tests/test_hub.py and benchmarks/bench_hub.py; it lives with the tests because
+Used by tests/hub/test_hub.py and benchmarks/bench_hub.py; it lives with the tests because
 the course itself never needs it (it needs ``requests``, a test dependency).
 """
 

@@ -16,9 +16,9 @@ __all__ = ["ChatPanel", "ProducerConsumerDemo", "ProducerConsumerModel", "produc
 _WHERE = {
     "ChatPanel": "chat_panel",
     "ProducerConsumerDemo": "producer_consumer",
-    "ProducerConsumerModel": "producer_consumer",
+    "ProducerConsumerModel": "producer_consumer_model",
     "producer_consumer_demo": "producer_consumer",
-    "stop_all_demos": "producer_consumer",
+    "stop_all_demos": "producer_consumer_model",
     "ServerPanel": "server_panel",
 }
 

@@ -1,0 +1,147 @@
+"""Does the solution-cell policy refuse what reaches into the interpreter or the grader,
+and accept every correct solution the lessons have?"""
+
+import pytest
+
+from autograder.normalize import is_solution
+from autograder.policy import Bindings, allowed_modules, check_source, notebook_bindings
+from tests.submissions import NOTEBOOKS, source_notebook
+
+LESSONS = sorted(p.name for p in NOTEBOOKS.iterdir() if p.is_dir() and p.name[:2].isdigit())
+MODULES = Bindings({m: m for m in ("threading", "socket", "time", "queue", "os", "multiprocessing")},
+                   frozenset({"datetime"}))
+
+REFUSED = {
+    # source: the construct the message must name
+    "import sys": "import sys",
+    "import importlib": "import importlib",
+    "from IPython import get_ipython": "from IPython",
+    "import ctypes": "import ctypes",
+    "import gc\ngc.get_objects()": "import gc",
+    "from . import x": "from .",
+    "get_ipython().events.register('pre_run_cell', print)": "get_ipython",
+    "grading.expect_equal = lambda *a: None": "grading",
+    "from course_lib import grading": "from course_lib",
+    "print(In[-1])": "In",
+    "print(_ih)": "_ih",
+    "print(_i3)": "_i3",
+    "exec('x = 1')": "exec",
+    "eval('1')": "eval",
+    "compile('1', 'f', 'eval')": "compile",
+    "open('/etc/passwd').read()": "open",
+    "globals()['grading'] = None": "globals",
+    "vars(threading)": "vars",
+    "__import__('sys')": "__import__",
+    "x = ().__class__.__base__.__subclasses__()": ".__class__",
+    "def f():\n    pass\nf.__code__ = None": ".__code__",
+    "'{0.__globals__}'.format(len)": ".format",
+    "template = '{}'\ntemplate.format(1)": ".format",
+    "getattr(threading, 'settrace')": "threading.settrace",
+    "name = 'sys'\ngetattr(socket, name)": "getattr",
+    "setattr(threading, 'Lock', None)": "setattr",
+    "t = threading\nt.Lock = object": "threading",
+    "time.sleep = lambda s: None": "time.sleep = ...",
+    "threading.Thread.start = print": "threading.Thread.start = ...",
+    "socket.sys.modules.clear()": "socket.sys",
+    "threading._shutdown()": "threading._shutdown",
+    "def g():\n    yield\ng().gi_frame.f_back": ".gi_frame",
+    "try:\n    1 / 0\nexcept Exception as e:\n    e.__traceback__": ".__traceback__",
+    "socket.socket(fileno=5).close()": "fileno=",
+    "threading = None": "threading",
+    "def f():\n    global socket\n    socket = None": "global socket",
+    "class M(type):\n    pass\nclass A(metaclass=M):\n    pass": "metaclass=",
+    "%time x = 1": "%time",
+    "!ls": "!ls",
+    "os.system('ls')": "os",
+    "x = threading.Thread\nx.start = print": "x.start",
+    "type(threading.current_thread()).run = print": "type(threading.current_thread()).run",
+    "datetime.now = None": "datetime.now",
+    "def __getattr__(name):\n    return 1": "def __getattr__",
+    "print(__builtins__)": "__builtins__",
+    "breakpoint()": "breakpoint",
+    # found by the attack corpus (tests/autograder/test_attacks.py)
+    "def tick():\n    time = 5\n    return time": "time",
+    "_t = %time 1": "_t = %time",
+    "x = 1\ndouble?": "double?",
+    ";print unchecked\nx = 1": "print",
+    "import string\nstring.Formatter().get_field('0.__globals__', [len], {})": "Formatter",
+    "import typing\ndef f(x: '__import__(\"os\")'):\n    pass\ntyping.get_type_hints(f)": "__import__",
+    "def f(x: 'open(1)'):\n    pass": "open",
+    "ValueError = Exception": "ValueError",
+    "match 1:\n    case [*grading]:\n        pass": "grading",
+    "match 1:\n    case {**threading}:\n        pass": "threading",
+    "def shared():\n    return [threading for threading in [threading]]": "threading",
+    "f = (lambda threading=threading: threading)": "threading",
+    "socket.os.system('id')": "socket.os",
+    "import concurrent.futures\nconcurrent.futures.process.multiprocessing.Process": "concurrent.futures.process",
+    "socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, 0, 3)": "socket.socket(..., fileno)",
+    "import asyncio": "import asyncio",
+    # found by the second round of the attack corpus
+    "import functools\nfunctools.update_wrapper(object(), len, assigned=('x',), updated=())": "update_wrapper",
+    "x = '__globals__'": "'__globals__'",
+    "out = threading.Thread()._stderr": "._stderr",
+    "fmt = '{0}'.format": ".format",
+    "class Hints:\n    def __getattr__(self, name):\n        return 1": "def __getattr__",
+    "class Sink:\n    def __setattr__(self, name, value):\n        pass": "def __setattr__",
+    "socket.socket(*(1, 2, 0, 3))": "socket.socket(*args)",
+    "import functools\n@functools.singledispatch\ndef f(x):\n    pass\nf.register(object())": ".register(...)",
+}
+
+ALLOWED = [
+    "class Counter:\n    _lock = threading.Lock()\n    def __init__(self):\n        super().__init__()\n"
+    "        self._count = 0\n    def __enter__(self):\n        return self\n    def __exit__(self, *exc):\n"
+    "        return False\n    def __repr__(self):\n        return f'Counter({self._count})'",
+    "import collections\nfrom concurrent.futures import ThreadPoolExecutor\nimport queue as q\nx = q.Queue()",
+    "def name_of(x):\n    return type(x).__name__",
+    "print('{} and {:>4}'.format(1, 2))",
+    "def f(source, target):\n    first, second = sorted([source, target], key=id)\n    with first.lock, second.lock:\n        pass",
+    "with socket.create_connection(('127.0.0.1', 1), timeout=1) as s:\n    s.sendall(b'x')",
+    "value = getattr(threading.current_thread(), 'name')",
+    "x = [i for i in range(3)]\n_ = x",
+    "from datetime import datetime\nnow = datetime.now().strftime('%H')",
+    "import collections\nP = collections.namedtuple('P', 'x y')\nq = P(1, 2)._replace(x=3)",
+    "class Box:\n    def __init__(self):\n        self._items = []\n    def take(self, other):\n"
+    "        return other._items.pop()",
+    "import functools\ndef deco(f):\n    @functools.wraps(f)\n    def inner(*a):\n        return f(*a)\n    return inner",
+    "status = 'open'\nreply = 'help: /quit leaves'",
+]
+
+
+@pytest.mark.parametrize("source", sorted(REFUSED))
+def test_a_construct_that_reaches_the_interpreter_is_refused_by_name(source):
+    """Is each forbidden construct refused, with a message naming it and its line?"""
+    found = check_source(source, "03-race-conditions-and-locks", bindings=MODULES)
+    assert found, f"accepted: {source!r}"
+    assert any(REFUSED[source] in v.construct for v in found), [str(v) for v in found]
+    assert all(v.line >= 1 and v.why for v in found)
+
+
+@pytest.mark.parametrize("source", ALLOWED)
+def test_ordinary_solution_code_is_accepted(source):
+    """Are classes with special methods, allowed imports, f-strings and literal getattr accepted?"""
+    assert check_source(source, "03-race-conditions-and-locks", bindings=MODULES) == []
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_every_reference_solution_passes_the_policy(lesson):
+    """Does every solution cell of every lesson pass the policy the students' cells face?"""
+    _, nb = source_notebook(lesson)
+    bindings = notebook_bindings(c.source for c in nb.cells if c.cell_type == "code" and not is_solution(c))
+    for cell in nb.cells:
+        if is_solution(cell):
+            assert check_source(cell.source, lesson, bindings=bindings) == [], cell.metadata
+
+
+def test_the_allow_list_is_per_lesson():
+    """May only lesson 01 import os and multiprocessing, and then only os's process ids?"""
+    assert "os" in allowed_modules("01-processes-and-threads")
+    assert "os" not in allowed_modules("03-race-conditions-and-locks")
+    assert check_source("import os\npid = os.getpid()", "01-processes-and-threads") == []
+    found = check_source("import os\nos.remove('x')", "01-processes-and-threads")
+    assert [v.construct for v in found] == ["os.remove"]
+    assert check_source("import multiprocessing", "06-networks")
+
+
+def test_a_syntax_error_is_left_for_the_student_to_see():
+    """Is a cell that does not parse passed on (it fails when it runs), not called a policy breach?"""
+    assert check_source("def f(:\n    pass", "06-networks") == []

@@ -1,0 +1,131 @@
+"""The grading worker on its own: reading a submission as data, a row's status, the JSON-lines
+protocol, and one submission graded in process (no subprocess, no sandbox)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import asdict
+
+import nbformat
+import pytest
+
+from autograder import worker
+from autograder.config import Limits
+from autograder.release import build_course
+from autograder.worker import Job, SubmissionError, read_submitted
+from tests.submissions import MINI_COURSE, make_submission
+
+NAME = "01-mini.ipynb"
+
+
+def _notebook_bytes(cells=()) -> bytes:
+    return json.dumps({"cells": list(cells), "metadata": {}, "nbformat": 4, "nbformat_minor": 5}).encode()
+
+
+def test_read_submitted_reads_the_expected_notebook_among_others(tmp_path):
+    """With the expected name present, do other notebooks beside it not matter?"""
+    (tmp_path / NAME).write_bytes(_notebook_bytes([{"cell_type": "code", "source": "x = 1"}]))
+    (tmp_path / "scratch.ipynb").write_bytes(_notebook_bytes())
+    assert read_submitted(tmp_path, NAME)["cells"][0]["source"] == "x = 1"
+
+
+@pytest.mark.parametrize("setup, message", [
+    (lambda d: None, "no notebook in the submission (expected 01-mini.ipynb)"),
+    (lambda d: [(d / n).write_bytes(_notebook_bytes()) for n in ("a.ipynb", "b.ipynb")],
+     "expected 01-mini.ipynb, found a.ipynb, b.ipynb"),
+    (lambda d: os.symlink("/etc/passwd", d / NAME), "is a symbolic link, not a notebook"),
+    (lambda d: os.mkfifo(d / NAME), "is not a regular file"),
+    (lambda d: (d / NAME).write_bytes(b"\xff\xfe not utf-8"), "is not a readable notebook"),
+    (lambda d: (d / NAME).write_bytes(b"[1, 2]"), "it has no list of cells"),
+    (lambda d: (d / NAME).write_bytes(b'{"cells": "many"}'), "it has no list of cells"),
+])
+def test_read_submitted_refuses_what_is_not_a_notebook_with_a_reason(tmp_path, setup, message):
+    """Does each malformed submission get a message that says what is wrong (and never a traceback)?"""
+    setup(tmp_path)
+    with pytest.raises(SubmissionError, match="^.*" + message.replace("(", r"\(").replace(")", r"\)")):
+        read_submitted(tmp_path, NAME)
+
+
+def test_read_submitted_refuses_an_oversized_notebook_unread(tmp_path):
+    """Is a notebook over the limit refused by its size, before any byte is parsed?"""
+    (tmp_path / NAME).write_bytes(b"{" + b" " * (3 << 20) + b"}")
+    with pytest.raises(SubmissionError, match="3 MB, over the 2 MB limit"):
+        read_submitted(tmp_path, NAME, max_bytes=2 << 20)
+
+
+def test_read_submitted_drops_cells_that_are_not_objects_and_survives_a_missing_folder(tmp_path):
+    """Are junk cells dropped (not crashing normalize later), and is a missing folder a reason?"""
+    (tmp_path / NAME).write_bytes(_notebook_bytes([7, None, {"cell_type": "markdown", "source": "hi"}]))
+    assert read_submitted(tmp_path, NAME)["cells"] == [{"cell_type": "markdown", "source": "hi"}]
+    with pytest.raises(SubmissionError, match="cannot list the submission folder"):
+        read_submitted(tmp_path / "absent", NAME)
+
+
+def test_status_takes_the_gravest_incident_and_keeps_every_reason():
+    """Is tampering reported over a timeout, and does each incident's reason appear once, the
+    output cap last?"""
+    incidents = [{"kind": "output_capped", "cell": 3, "message": "output beyond 10 characters dropped"},
+                 {"kind": "output_capped", "cell": 4, "message": "output beyond 10 characters dropped"},
+                 {"kind": "timeout", "cell": "loop", "message": "interrupted after 20 s"},
+                 {"kind": "tampered", "cell": None, "message": "while the notebook ran, x"}]
+    status, reason = worker._status(incidents, [])
+    assert status == "tampered"
+    assert reason == ("loop: interrupted after 20 s; while the notebook ran, x; "
+                      "output beyond 10 characters dropped")
+    assert worker._status([{"kind": "timeout", "cell": "a", "message": "m"}], [])[0] == "timeout"
+    assert worker._status([{"kind": "kernel_died", "cell": "a", "message": "m"},
+                           {"kind": "timeout", "cell": "b", "message": "m"}], [])[0] == "kernel_died"
+    assert worker._status([], []) == ("graded", "")
+
+
+def test_last_error_names_the_last_error_line():
+    """Does nbgrader's failure reach the row as its last error line, bounded?"""
+    outcome = {"error": "Traceback\nValueError: first", "log": "[INFO] fine\n[ERROR] the real one"}
+    assert worker._last_error(outcome) == "[ERROR] the real one"
+    assert worker._last_error({}) == "unknown error"
+    assert len(worker._last_error({"log": "Error " + "x" * 1000})) == 300
+
+
+def test_serve_answers_every_job_line_even_when_grading_fails(tmp_path):
+    """Does the worker answer a job it cannot grade with an error row and go on to the next?"""
+    broken = Job(student="s1", lesson="01-mini", submission=str(tmp_path), template=str(tmp_path / "none"),
+                 sandbox=False)
+    lines = "\n".join(json.dumps(asdict(broken) | {"student": s}) for s in ("s1", "s2")) + "\n\n"
+    proc = subprocess.run([sys.executable, "-m", "autograder.worker"], input=lines, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    answers = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [a["result"]["student_id"] for a in answers] == ["s1", "s2"]
+    assert all(a["result"]["status"] == "error" and a["files"] == {} for a in answers)
+    assert "grading failed: FileNotFoundError" in answers[0]["result"]["reason"]
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    return build_course(tmp_path_factory.mktemp("template"), ["01-mini"], notebooks=MINI_COURSE)
+
+
+@pytest.mark.slow
+def test_run_grades_one_submission_in_process(tmp_path, template):
+    """Does run() give the points nbgrader awards, the lost exercise's reason, and the files to
+    publish — writing nothing outside its own temporary folder?"""
+    def drop_total(nb):
+        nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") != "total"]
+
+    notebook = make_submission(tmp_path / "in", "ann", "01-mini", {"double": "def double(x):\n    return x + x\n"},
+                               notebooks=MINI_COURSE, edit=drop_total)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    job = Job(student="ann", lesson="01-mini", submission=str(notebook.parent), template=str(template),
+              limits=asdict(Limits(cell_timeout=10)), sandbox=False)
+    answer = worker.run(job)
+    result = answer["result"]
+    assert (result["score"], result["max_score"], result["status"]) == (3.0, 5.0, "rejected"), result
+    total = next(t for t in result["tests"] if t["name"] == "total_basic")
+    assert total["score"] == 0 and total["message"].startswith("not graded:")
+    assert sorted(answer["files"]) == [f"autograded/ann/01-mini/{NAME}", "feedback/ann/01-mini/01-mini.html"]
+    graded = nbformat.reads(answer["files"][f"autograded/ann/01-mini/{NAME}"], as_version=4)
+    assert graded.cells[0].source.startswith("**Grading notes**")
+    assert sorted(p.name for p in tmp_path.iterdir()) == before

@@ -1,0 +1,104 @@
+"""Does lesson 05 grade correct, deadlocking and racy submissions as they deserve, in bounded time?
+
+One batch of fixture submissions made from the lesson (tests/submissions.py)
+is graded once per module with `course grade`. Points: transfer 5 (basics 1,
+no deadlock 2, conserves money 2), philosopher 5 (eats 1, all eat in every
+explored schedule 3, five real threads 1).
+"""
+
+import pytest
+
+from tests.submissions import lesson_grading_tests
+
+pytestmark = pytest.mark.slow
+
+LESSON = "05-deadlock"
+
+SOURCE_LOCK_FIRST = '''
+def transfer(source, target, amount):
+    if type(amount) is not int or amount <= 0 or source is target:
+        raise ValueError("bad transfer")
+    with source.lock:                 # opposite transfers take the locks in opposite order
+        with target.lock:
+            if source.balance < amount:
+                return False
+            source.balance -= amount
+            target.balance += amount
+            return True
+'''
+
+LEFT_FORK_FIRST = '''
+def philosopher(table, seat, meals):
+    n = len(table.forks)
+    for _ in range(meals):
+        with table.forks[seat]:               # everyone left first: a cycle
+            with table.forks[(seat + 1) % n]:
+                table.eat(seat)
+'''
+
+NO_LOCKS_TRANSFER = '''
+def transfer(source, target, amount):
+    if type(amount) is not int or amount <= 0 or source is target:
+        raise ValueError("bad transfer")
+    if source.balance < amount:               # no lock: check-then-act and lost updates
+        return False
+    source.balance -= amount
+    target.balance += amount
+    return True
+'''
+
+NO_FORKS = '''
+def philosopher(table, seat, meals):
+    for _ in range(meals):
+        table.eat(seat)                       # eats without picking up the forks
+'''
+
+# Correct in another style: any fixed global order of the locks prevents the
+# deadlock, here the objects' id(); philosophers alternate which fork they
+# take first (odd seats right first), which breaks the cycle too.
+ID_ORDER_TRANSFER = '''
+def transfer(source, target, amount):
+    if type(amount) is not int or amount <= 0:
+        raise ValueError(f"amount must be a positive int, not {amount!r}")
+    if source is target:
+        raise ValueError("cannot transfer from an account to itself")
+    first, second = (source, target) if id(source) < id(target) else (target, source)
+    with first.lock, second.lock:
+        if source.balance < amount:
+            return False
+        source.balance -= amount
+        target.balance += amount
+        return True
+'''
+
+ALTERNATING_PHILOSOPHER = '''
+def philosopher(table, seat, meals):
+    left, right = table.forks[seat], table.forks[(seat + 1) % len(table.forks)]
+    first, second = (right, left) if seat % 2 else (left, right)
+    for _ in range(meals):
+        with first:
+            with second:
+                table.eat(seat)
+'''
+
+FIXTURES = {
+    # student: (replacements, allowed scores)
+    "correct": ({}, {10.0}),
+    # Correct in another style (id() order; alternating philosophers): full marks.
+    "unusual": ({"transfer": ID_ORDER_TRANSFER, "philosopher": ALTERNATING_PHILOSOPHER}, {10.0}),
+    # Opposite-order locks: both basics cells pass (2); every exploration finds
+    # the deadlock. Five real left-first philosophers may or may not deadlock
+    # in 50 meals (+1 if they happen to finish).
+    "deadlocking": ({"transfer": SOURCE_LOCK_FIRST, "philosopher": LEFT_FORK_FIRST}, {2.0, 3.0}),
+    # No locks: transfer basics (1) and the real-thread meal count (1) pass;
+    # every check that looks at the locks or explores schedules fails.
+    "racy": ({"transfer": NO_LOCKS_TRANSFER, "philosopher": NO_FORKS}, {2.0}),
+    "unattempted": ({"transfer": "def transfer(source, target, amount):\n    raise NotImplementedError()",
+                     "philosopher": "def philosopher(table, seat, meals):\n    raise NotImplementedError()"},
+                    {0.0}),
+}
+
+
+# The batch is graded once per module; each fixture's row is checked, and the batch's time.
+graded, test_fixture_gets_its_expected_score, test_the_batch_is_graded_in_bounded_time = lesson_grading_tests(
+    LESSON, FIXTURES, "--jobs", "2", max_score=10.0, within=240, check_status=False, timeout=600)
