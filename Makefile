@@ -27,7 +27,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 
 lock: venv
 	$(BIN)/python -m pip install -q --disable-pip-version-check pip-tools 2>&1 | grep -v '^WARNING: Location' || true
-	$(BIN)/pip-compile -q --extra test --extra hub --generate-hashes --strip-extras --allow-unsafe \
+	$(BIN)/pip-compile -q --extra test --extra hub --extra cluster --generate-hashes --strip-extras --allow-unsafe \
 	  --no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
 
 release: venv

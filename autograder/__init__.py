@@ -13,11 +13,14 @@ One module a pipeline step (like nbgrader's own ``apps/`` and
     peer           the grader's end of the checks a peer judges (servers, clients)
     execute        runs a notebook so that no cell can stop the rest
     sandbox        bubblewrap around every judge kernel
+    bwrap          the bwrap command line and what it mounts (a pure function)
+    cgroups        the pids and memory cgroups that bound a sandbox as a whole
     preprocessors  feedback that carries verdicts, not execution
     sanitize       feedback and report pages with nothing live in them
     leaks          does a text quote hidden test code, plainly or disguised?
     worker         grades one submission in a throw-away course directory
     pool           long-lived worker processes, each job bounded
+    cluster        the same workers on a Dask cluster (``course grade --cluster``)
     results        one Result type and its atomic writes
     grade          grades a class: the batch's only writer
     report         the class report (report.html)

@@ -64,6 +64,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--lesson", action="append", dest="lessons", metavar="LESSON",
                    help="grade only this lesson (repeatable)")
     p.add_argument("--jobs", type=int, default=None, help="submissions graded at once (default: cores)")
+    p.add_argument("--cluster", metavar="ADDRESS",
+                   help="grade on a Dask cluster: a scheduler address (tcp://host:8786) or local:N "
+                        "(N worker processes here); needs pip install -e '.[cluster]'")
     p.add_argument("--cell-timeout", type=int, default=Limits.cell_timeout,
                    help="seconds a cell may run (default: %(default)s)")
     p.add_argument("--notebook-timeout", type=int, default=Limits.notebook_timeout,
@@ -132,12 +135,13 @@ def _dispatch(args) -> int:
     if args.command == "grade":
         from .grade import grade, summary
         sandbox = not args.no_sandbox
-        if sandbox:
+        if sandbox and not args.cluster:  # on a cluster, every worker checks its own
             sandbox = _sandbox_or_explain()
         limits = Limits(cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
                         max_notebook_mb=args.max_notebook_mb)
         rows = grade(args.submissions, out=args.out, lessons=args.lessons, jobs=args.jobs,
-                     limits=limits, sandbox=sandbox, force=args.force, progress=not args.quiet)
+                     limits=limits, sandbox=sandbox, force=args.force, progress=not args.quiet,
+                     cluster=args.cluster)
         print(summary(rows))
         print(f"grades: {args.out / 'grades.csv'}  report: {args.out / 'report.html'}  "
               f"feedback: {args.out / 'feedback'}")

@@ -2,7 +2,8 @@
 
 The steps, each in its own module: :mod:`autograder.discover` finds the
 submissions (never through a link) and fingerprints them; the lesson
-template is built once (:func:`autograder.release.build_course`);
+template is built once and reused while the lessons do not change
+(:func:`autograder.release.cached_course`);
 :mod:`autograder.pool` keeps ``jobs`` long-lived worker processes busy, each
 job bounded; and this module, the batch's only writer, writes each answer's
 files, ``results/<student>/<lesson>.json``, ``grades.csv`` and the report.
@@ -17,7 +18,6 @@ from __future__ import annotations
 import csv
 import io
 import os
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
@@ -26,7 +26,7 @@ from .config import Limits
 from .discover import Unusable, discover, fingerprint, row
 from .lessons import CourseError
 from .pool import WorkerProcess, grade_all
-from .release import build_course
+from .release import cached_course
 from .results import read_result, read_results, result_path, write_atomic, write_result
 from .worker import Job
 
@@ -38,15 +38,21 @@ PUBLISHED = ("autograded", "feedback")
 
 def grade(submissions: Path, *, out: Path, lessons: list[str] | None = None, jobs: int | None = None,
           limits: Limits = Limits(), sandbox: bool = True, force: bool = False,
-          progress: bool = True) -> list[dict]:
+          progress: bool = True, cluster: str | None = None) -> list[dict]:
     """Grade every submission under ``submissions`` into ``out``; return the CSV rows.
 
     ``sandbox`` defaults to True, as on the command line; pass False only for trusted code.
+    ``cluster`` (a Dask scheduler address or ``local:N``) grades on a cluster's workers instead
+    of ``jobs`` local ones (:mod:`autograder.cluster`); the outputs are the same.
     """
     submissions, out = Path(submissions).resolve(), Path(out).resolve()
     if out == submissions or submissions in out.parents:
         raise CourseError("--out must not be inside SUBMISSIONS (submissions are never written)")
-    if sandbox:
+    if cluster:
+        from .cluster import require_dask
+
+        require_dask()  # says what to install, before any work
+    if sandbox and not cluster:  # on a cluster, every worker checks its own sandbox
         from . import sandbox as sandbox_mod
 
         ok, why = sandbox_mod.available()
@@ -77,10 +83,6 @@ def grade(submissions: Path, *, out: Path, lessons: list[str] | None = None, job
         todo.append((student, lesson, folder, stamp))
 
     if todo:
-        # Workers start (and import nbgrader) while the lesson template is built.
-        worker_mb = limits.worker_memory_mb if sandbox else limits.memory_mb
-        workers = [WorkerProcess(out / "logs" / f"worker-{n}.log", worker_mb, out)
-                   for n in range(min(jobs, len(todo)))]
         stamps = {(s, l): stamp for s, l, _, stamp in todo}
 
         def publish(job: Job, answer: dict) -> None:
@@ -90,15 +92,23 @@ def grade(submissions: Path, *, out: Path, lessons: list[str] | None = None, job
             write_result(out, result)
             done.append(result)
 
+        # Local workers start (and import nbgrader) while the lesson template is built.
+        worker_mb = limits.worker_memory_mb if sandbox else limits.memory_mb
+        workers = [] if cluster else [WorkerProcess(out / "logs" / f"worker-{n}.log", worker_mb, out)
+                                      for n in range(min(jobs, len(todo)))]
         try:
             for w in workers:
                 w.start()
-            with tempfile.TemporaryDirectory(prefix="course-template-") as tmp:
-                template = build_course(Path(tmp), sorted({l for _, l, _, _ in todo}))
-                batch = [Job(student=s, lesson=l, submission=str(folder), template=str(template),
-                             limits=asdict(limits), sandbox=sandbox) for s, l, folder, _ in todo]
-                for job in batch:
-                    result_path(out, job.student, job.lesson).unlink(missing_ok=True)
+            template = cached_course(sorted({l for _, l, _, _ in todo}))
+            batch = [Job(student=s, lesson=l, submission=str(folder), template=str(template),
+                         limits=asdict(limits), sandbox=sandbox) for s, l, folder, _ in todo]
+            for job in batch:
+                result_path(out, job.student, job.lesson).unlink(missing_ok=True)
+            if cluster:
+                from .cluster import grade_on_cluster
+
+                grade_on_cluster(cluster, batch, template, publish, progress=progress, name=str(out))
+            else:
                 grade_all(batch, workers, publish, progress=progress)
         finally:
             for w in workers:

@@ -25,6 +25,10 @@ The rules, in one place (``LESSON_POLICY`` is the only per-lesson part):
   around, rebound, assigned to or read for a private name;
 * ``str.format`` only on a literal template without attribute or index fields.
 
+One piece (about 550 lines) on purpose: the rules above and the ``ast`` visitor that
+enforces them are read together when a rule changes, and a rule split from its check is how
+a hole opens.
+
 Trade-off: a policy read from the code is strict by design; a correct
 solution written with a forbidden construct is refused with a message that
 says what to use instead, rather than accepted on trust. What it cannot see

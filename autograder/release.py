@@ -16,7 +16,8 @@ from . import lessons as lessons_mod
 from .config import nbgrader_config
 from .lessons import CourseError
 
-__all__ = ["MARKERS", "COPY_IGNORE", "alembic_on_path", "build_course", "check_release", "release"]
+__all__ = ["MARKERS", "COPY_IGNORE", "alembic_on_path", "build_course", "template_key", "cached_course",
+           "check_release", "release"]
 
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
 COPY_IGNORE = shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", "*.pyc")
@@ -42,6 +43,55 @@ def build_course(course_root: Path, lesson_ids: list[str], notebooks: Path = les
             details = [l for l in (result.get("log") or "").splitlines() if "ERROR" in l]
             raise CourseError(f"nbgrader could not generate {lesson}: " + " | ".join(details[-3:]))
     return course_root
+
+
+def template_key(lesson_ids: list[str], notebooks: Path = lessons_mod.NOTEBOOKS) -> str:
+    """What a built course template depends on: the lessons' files, nbgrader, and this code."""
+    import hashlib
+
+    import nbgrader
+
+    digest = hashlib.sha256(f"{nbgrader.__version__}\n{sorted(lesson_ids)}\n".encode())
+    for module in (__file__, Path(__file__).with_name("config.py")):
+        digest.update(Path(module).read_bytes())
+    for lesson in sorted(lesson_ids):
+        folder = notebooks / lesson
+        for path in sorted(folder.rglob("*")):
+            parts = path.relative_to(folder).parts
+            if path.is_file() and not any(p in (".ipynb_checkpoints", "__pycache__") for p in parts) \
+                    and path.suffix != ".pyc":
+                digest.update(f"{lesson}/{'/'.join(parts)}\n".encode())
+                digest.update(path.read_bytes())
+    return digest.hexdigest()[:32]
+
+
+def cached_course(lesson_ids: list[str], notebooks: Path = lessons_mod.NOTEBOOKS) -> Path:
+    """A built course template for ``lesson_ids``, reused while nothing it depends on changed.
+
+    Building one runs nbgrader's generate_assignment (about 5 s); a re-run, a resumed batch or
+    the next class of the same lessons takes it from ``$COURSE_CACHE_DIR`` (default
+    ``~/.cache/threads-sockets-course``). Templates are only read: workers copy what they use.
+    A template appears whole or not at all (built aside, then renamed into place).
+    """
+    import os
+    import tempfile
+
+    root = Path(os.environ.get("COURSE_CACHE_DIR") or Path.home() / ".cache" / "threads-sockets-course")
+    target = root / "templates" / template_key(lesson_ids, notebooks)
+    if (target / "gradebook.db").is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(prefix="building-", dir=target.parent))
+    try:
+        build_course(building, lesson_ids, notebooks)
+        try:
+            building.rename(target)
+        except OSError:  # another grader built the same template meanwhile: use theirs
+            pass
+    finally:
+        if building.exists():
+            shutil.rmtree(building, ignore_errors=True)
+    return target
 
 
 def alembic_on_path() -> None:

@@ -109,6 +109,13 @@ def _grade_in(work: Path, job: Job) -> tuple[Result, dict]:
         from . import sandbox
 
         sandbox.configure(config, submission_dir=empty_cwd, runtime_dir=work / "runtime", limits=limits)
+    else:
+        # jupyter_client picks free TCP ports and releases them before the kernel binds them, so a
+        # kernel starting at the same moment can take one (measured under load: "Address already in
+        # use", and the submission lost every point). Unix sockets in this job's folder cannot clash.
+        (work / "ipc").mkdir()
+        config.JudgeKernelManager.transport = "ipc"
+        config.JudgeKernelManager.ip = str(work / "ipc" / "k")
     api = NbGraderAPI(CourseDirectory(config=config), config=config)
     timing = {"prepare": time.perf_counter() - started}
     mark = time.perf_counter()

@@ -8,7 +8,9 @@ writes feedback for every student, which nbgrader's autograde does not.
 
     .venv/bin/python benchmarks/bench_grading.py [--students 16] [--jobs 2] [--lesson 01-mini]
 
-Prints a table and the ratio quoted in the README.
+Prints a table and the ratio quoted in the README. With ``--cluster local:2`` it instead grades
+the class with ``--jobs N`` and on that Dask cluster, alternately (each twice), and reports the
+cluster path's overhead per submission.
 """
 
 from __future__ import annotations
@@ -52,8 +54,9 @@ def nbgrader_sequential(root: Path, lesson: str, notebooks: Path, work: Path) ->
     return time.perf_counter() - started
 
 
-def course_grade(root: Path, out: Path, notebooks: Path, jobs: int, sandbox: bool) -> float:
-    args = ["--jobs", str(jobs)] + ([] if sandbox else ["--no-sandbox"])
+def course_grade(root: Path, out: Path, notebooks: Path, jobs: int, sandbox: bool,
+                 cluster: str | None = None) -> float:
+    args = (["--cluster", cluster] if cluster else ["--jobs", str(jobs)]) + ([] if sandbox else ["--no-sandbox"])
     started = time.perf_counter()
     rows = grade(root, out, *args, notebooks=notebooks, timeout=1800)
     elapsed = time.perf_counter() - started
@@ -68,6 +71,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--lesson", default="01-mini")
     parser.add_argument("--sandbox", action="store_true", help="grade the course's side sandboxed")
+    parser.add_argument("--cluster", help="compare --jobs N with this Dask cluster (e.g. local:2)")
     args = parser.parse_args()
     notebooks = MINI_COURSE if args.lesson == "01-mini" else NOTEBOOKS
     wrong = {"double": "def double(x):\n    return x + 2"} if args.lesson == "01-mini" else {}
@@ -75,6 +79,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
         tmp = Path(tmp)
         make_class(tmp / "submitted", args.lesson, notebooks, args.students, wrong)
+        if args.cluster:
+            return compare_cluster(tmp, args, notebooks)
         nb_s = nbgrader_sequential(tmp / "submitted", args.lesson, notebooks, tmp)
         ours_1 = course_grade(tmp / "submitted", tmp / "out1", notebooks, 1, args.sandbox)
         ours_n = course_grade(tmp / "submitted", tmp / "outn", notebooks, args.jobs, args.sandbox)
@@ -88,6 +94,38 @@ def main() -> None:
         print(f"| {name} | {secs:.1f} | {60 * n / secs:.1f} |")
     print(f"ratio course --jobs {args.jobs} / nbgrader: {nb_s / ours_n:.2f}x "
           f"(--jobs 1: {nb_s / ours_1:.2f}x; the course also writes feedback)")
+
+
+def compare_cluster(tmp: Path, args, notebooks: Path) -> None:
+    """--jobs N against --cluster ADDRESS on the same class, alternately, each twice (best kept)."""
+    local, dask = [], []
+    for round_ in range(2):
+        local.append(course_grade(tmp / "submitted", tmp / f"local{round_}", notebooks, args.jobs, args.sandbox))
+        dask.append(course_grade(tmp / "submitted", tmp / f"dask{round_}", notebooks, args.jobs, args.sandbox,
+                                 cluster=args.cluster))
+    import time as time_mod
+
+    from autograder.cluster import connect
+
+    started = time_mod.perf_counter()
+    client, cluster = connect(args.cluster)  # what starting (and closing) the cluster alone costs
+    client.close()
+    if cluster is not None:
+        cluster.close()
+    startup = time_mod.perf_counter() - started
+    n, best_local, best_dask = args.students, min(local), min(dask)
+    print(f"class: {n} submissions of {args.lesson} on {os.cpu_count()} cores"
+          f"{' (sandboxed)' if args.sandbox else ''}; best of 2 runs each, alternating")
+    print("| grader | seconds | submissions/min |")
+    print("| --- | --- | --- |")
+    for name, secs in [(f"course grade --jobs {args.jobs}", best_local),
+                       (f"course grade --cluster {args.cluster}", best_dask)]:
+        print(f"| {name} | {secs:.1f} | {60 * n / secs:.1f} |")
+    print(f"cluster overhead: {(best_dask - best_local) / n:+.2f} s per submission "
+          f"({100 * (best_dask / best_local - 1):+.1f} %, cluster start-up included); "
+          f"starting and closing the cluster alone: {startup:.1f} s, so per submission beyond it "
+          f"{(best_dask - startup - best_local) / n:+.2f} s "
+          f"({100 * ((best_dask - startup) / best_local - 1):+.1f} %)")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,24 @@
 ``tests/``) on ``sys.path``: ``tests/course_lib/`` can never shadow the real ``course_lib``, and
 the shared helpers are imported as ``tests.submissions``, ``tests.waiting`` and so on."""
 
+import os
+import shutil
+import tempfile
+
 import pytest
+
+
+def pytest_configure(config):
+    """One template cache for the whole run (its workers included), fresh each run: grading
+    reuses a built lesson template within the run, never one left by an earlier run."""
+    if not hasattr(config, "workerinput") and "COURSE_CACHE_DIR" not in os.environ:
+        os.environ["COURSE_CACHE_DIR"] = config._course_cache = tempfile.mkdtemp(prefix="course-cache-")
+
+
+def pytest_unconfigure(config):
+    if getattr(config, "_course_cache", None):
+        shutil.rmtree(config._course_cache, ignore_errors=True)
+        os.environ.pop("COURSE_CACHE_DIR", None)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -1,4 +1,9 @@
-"""One controlled run: worker threads, the scheduling loop, steps, deadlock detection, patching."""
+"""One controlled run: worker threads, the scheduling loop, steps, deadlock detection, patching.
+
+One piece (about 500 lines) on purpose: the scheduling loop, the step classification and the
+patching of ``threading`` during a run share one invariant — exactly one worker runs between
+two scheduling decisions — and splitting them would spread that invariant over modules.
+"""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ import pytest
 
 from autograder import release as release_mod
 from autograder.lessons import CourseError
-from autograder.release import MARKERS, build_course, check_release
+from autograder.release import MARKERS, build_course, cached_course, check_release, template_key
 from tests.submissions import MINI_COURSE
 
 
@@ -51,3 +51,27 @@ def test_release_keeps_a_folder_that_exists_unless_forced(tmp_path):
     assert (work / "01-mini" / "mine.txt").read_text() == "my notes"
     assert release_mod.release(["01-mini"], out=work, force=True, notebooks=MINI_COURSE) == [work / "01-mini"]
     assert sorted(p.name for p in (work / "01-mini").iterdir()) == ["01-mini.ipynb"]
+
+
+@pytest.mark.slow
+def test_a_template_is_built_once_and_rebuilt_when_a_lesson_changes(tmp_path, monkeypatch):
+    """Does a second batch of the same lessons reuse the built template, and does editing the
+    lesson (or anything it is built from) give a new one?"""
+    import shutil
+
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
+    lessons = tmp_path / "notebooks"
+    shutil.copytree(MINI_COURSE, lessons)
+    first = cached_course(["01-mini"], lessons)
+    assert (first / "gradebook.db").is_file() and (first / "release" / "01-mini" / "01-mini.ipynb").is_file()
+    monkeypatch.setattr(release_mod, "build_course", lambda *a, **k: pytest.fail("rebuilt unchanged lessons"))
+    assert cached_course(["01-mini"], lessons) == first
+    monkeypatch.undo()
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
+    before = template_key(["01-mini"], lessons)
+    notebook = lessons / "01-mini" / "01-mini.ipynb"
+    notebook.write_text(notebook.read_text().replace("Return twice x.", "Return 2x."))
+    assert template_key(["01-mini"], lessons) != before
+    second = cached_course(["01-mini"], lessons)
+    assert second != first and "Return 2x." in (second / "source" / "01-mini" / "01-mini.ipynb").read_text()
+    assert sorted(p.name for p in (tmp_path / "cache" / "templates").iterdir()) == sorted([first.name, second.name])

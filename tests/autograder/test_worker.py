@@ -109,9 +109,13 @@ def template(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_run_grades_one_submission_in_process(tmp_path, template):
+def test_run_grades_one_submission_in_process(tmp_path, template, monkeypatch):
     """Does run() give the points nbgrader awards, the lost exercise's reason, and the files to
-    publish — writing nothing outside its own temporary folder?"""
+    publish — writing nothing outside its own temporary folder, and talking to an unsandboxed
+    kernel over Unix sockets (TCP ports can be taken by a kernel starting at the same moment)?"""
+    configs = []
+    real_config = worker.nbgrader_config
+    monkeypatch.setattr(worker, "nbgrader_config", lambda *a, **k: configs.append(real_config(*a, **k)) or configs[-1])
     def drop_total(nb):
         nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") != "total"]
 
@@ -129,3 +133,4 @@ def test_run_grades_one_submission_in_process(tmp_path, template):
     graded = nbformat.reads(answer["files"][f"autograded/ann/01-mini/{NAME}"], as_version=4)
     assert graded.cells[0].source.startswith("**Grading notes**")
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert configs[0].JudgeKernelManager.transport == "ipc"

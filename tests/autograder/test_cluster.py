@@ -1,0 +1,216 @@
+"""`course grade --cluster`: the same grades as a local run, on Dask workers, losing nothing.
+
+A class of the tiny fixture lesson (right, wrong, looping, kernel-killing, tampering, a
+symlinked notebook) is graded with `--jobs 2` and with `--cluster local:2` (two Dask worker
+processes that see the submissions only through what each task carries); then a Dask worker
+is killed while it grades, and the batch still ends with one row per submission.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.submissions import MINI_COURSE, course_env, grade, make_submission
+from tests.waiting import wait_until
+
+pytest.importorskip("distributed")
+
+from autograder import cluster  # noqa: E402
+from autograder.lessons import CourseError  # noqa: E402
+
+LESSON = "01-mini"
+TAMPERS = ("from course_lib import grading\ngrading.expect_equal = lambda *a, **k: None\n"
+           "def double(x):\n    return 0")
+# Kills its kernel with allowed code only: deep recursion through C in a thread with a tiny stack.
+CRASHES = ("import threading\ndef double(x):\n    def dive(n):\n        return n if n == 0 else list(map(dive, [n - 1]))\n"
+           "    threading.stack_size(32768)\n    t = threading.Thread(target=dive, args=(900,))\n"
+           "    t.start()\n    t.join()")
+KINDS = {
+    "correct": {},
+    "wrong": {"double": "def double(x):\n    return x + 2"},
+    "looping": {"double": "def double(x):\n    while True:\n        pass"},
+    "exits": {"double": CRASHES},
+    "tampers": {"double": TAMPERS},
+}
+COMPARED = ("student_id", "lesson", "score", "max_score", "status", "reason", "mode")
+
+
+def _rows(out: Path) -> list[tuple]:
+    with open(out / "grades.csv", newline="", encoding="utf-8") as f:
+        return [tuple(r[k] for k in COMPARED) for r in csv.DictReader(f)]
+
+
+@pytest.fixture(scope="module")
+def graded_both_ways(tmp_path_factory):
+    root = tmp_path_factory.mktemp("class")
+    for kind, replace in KINDS.items():
+        make_submission(root, kind, LESSON, replace, notebooks=MINI_COURSE)
+    linked = make_submission(root, "linked", LESSON, notebooks=MINI_COURSE)
+    linked.unlink()
+    linked.symlink_to(MINI_COURSE / LESSON / f"{LESSON}.ipynb")
+    local, dask = tmp_path_factory.mktemp("local"), tmp_path_factory.mktemp("dask")
+    flags = ("--cell-timeout", "3")
+    sandboxed = () if _sandbox_ok() else ("--no-sandbox",)
+    grade(root, local, "--jobs", "2", *flags, *sandboxed, notebooks=MINI_COURSE)
+    grade(root, dask, "--cluster", "local:2", *flags, *sandboxed, notebooks=MINI_COURSE)
+    return local, dask
+
+
+def _sandbox_ok() -> bool:
+    from autograder import sandbox
+
+    return sandbox.available()[0]
+
+
+@pytest.mark.slow
+def test_a_cluster_gives_the_same_grades_statuses_and_reasons_as_local_workers(graded_both_ways):
+    """Do scores, statuses and reasons agree row for row, the odd submissions included?"""
+    local, dask = graded_both_ways
+    rows = _rows(local)
+    assert _rows(dask) == rows
+    statuses = {r[0]: r[4] for r in rows}
+    assert statuses == {"correct": "graded", "wrong": "graded", "looping": "timeout", "exits": "kernel_died",
+                        "tampers": "rejected", "linked": "error"}, rows
+
+
+@pytest.mark.slow
+def test_a_cluster_publishes_the_same_feedback_and_results(graded_both_ways):
+    """Are the feedback pages and graded notebooks the same files, and the results the same
+    apart from timings?"""
+    local, dask = graded_both_ways
+
+    def published(out):
+        return {str(p.relative_to(out)) for kind in ("feedback", "autograded") for p in (out / kind).rglob("*")
+                if p.is_file()}
+
+    assert published(dask) == published(local) != set()
+    for student in KINDS:
+        mine, theirs = (json.loads((out / "results" / student / f"{LESSON}.json").read_text())
+                        for out in (local, dask))
+        for data in (mine, theirs):
+            for key in ("seconds", "timing"):
+                data.pop(key, None)
+        assert theirs == mine, student
+        page = Path("feedback") / student / LESSON / f"{LESSON}.html"
+        if (local / page).exists():
+            assert _verdict_text(dask / page) == _verdict_text(local / page), student
+
+
+def _verdict_text(page: Path) -> str:
+    """A feedback page without what differs between two runs of one submission: timestamps, and
+    execution counts (a kernel that crashes may or may not number its last cell)."""
+    import re
+
+    text = re.sub(r"In&nbsp;\[(&nbsp;|\d+)\]:", "In []:", page.read_text(encoding="utf-8"))
+    return "\n".join(line for line in text.splitlines() if "timestamp" not in line.lower())
+
+
+SLOW = "import time\ntime.sleep(2)\ndef total(items):\n    return sum(items)"
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_task_costs_a_retry_never_a_lost_or_doubled_row(tmp_path):
+    """Kill -9 the Dask worker process whose kernel is running a submission: is that submission
+    graded on another worker, and does every submission get exactly one row?"""
+    root, out = tmp_path / "submitted", tmp_path / "out"
+    students = [f"s{n}" for n in range(6)]
+    for student in students:
+        make_submission(root, student, LESSON, {"total": SLOW}, notebooks=MINI_COURSE)
+    cmd = [sys.executable, "-m", "autograder.cli", "grade", str(root), "--out", str(out), "--no-sandbox",
+           "--cluster", "local:2", "--quiet"]
+    proc = subprocess.Popen(cmd, env=course_env(MINI_COURSE), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        def grading_now():  # a Dask worker process whose grading worker has a kernel running
+            for child in psutil.Process(proc.pid).children(recursive=True):
+                try:
+                    if "autograder.worker" in " ".join(child.cmdline()) and child.children():
+                        return child.parent()
+                except psutil.Error:
+                    continue
+            return None
+
+        victim = wait_until(grading_now, timeout=120, interval=0.05)
+        assert victim is not None, "no worker started grading within 120 s"
+        victim.send_signal(signal.SIGKILL)
+        stdout, stderr = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert proc.returncode == 0, stderr
+    with open(out / "grades.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert sorted((r["student_id"], r["score"], r["status"]) for r in rows) == [
+        (s, "5.0", "graded") for s in students], rows
+    assert sorted(p.parent.name for p in (out / "results").glob("*/*.json")) == students
+    assert wait_until(lambda: not [p for p in psutil.process_iter(["cmdline"])
+                                   if f"--batch {out}" in " ".join(p.info["cmdline"] or [])], timeout=10)
+
+
+def test_without_dask_the_option_says_what_to_install(tmp_path):
+    """Does --cluster without distributed end with the pip command, not a traceback?"""
+    code = ("import sys; sys.modules['distributed'] = None\n"
+            "from autograder.cli import main\n"
+            f"sys.exit(main(['grade', {str(tmp_path / 'in')!r}, '--out', {str(tmp_path / 'o')!r}, "
+            "'--cluster', 'local:2']))")
+    proc = subprocess.run([sys.executable, "-c", code], env=course_env(MINI_COURSE), capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert "pip install -e '.[cluster]'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_bad_local_size_is_a_clear_error():
+    """Is local:0 or local:x refused with what is expected?"""
+    for address in ("local:0", "local:x"):
+        with pytest.raises(CourseError, match="expected local:N with N >= 1"):
+            cluster.connect(address)
+
+
+@pytest.mark.slow
+def test_a_worker_without_a_sandbox_is_named_and_nothing_is_graded(tmp_path):
+    """With bubblewrap missing on a worker's machine (its PATH has no bwrap), does the batch stop
+    before grading and name that worker, and does a task that reaches it anyway refuse?"""
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, memory_limit=0,
+                      dashboard_address=None, silence_logs=40, env={"PATH": str(tmp_path)}) as here, \
+            Client(here) as client:
+        assert cluster.workers_state(client) == "1 worker, 0 busy"  # what the progress bar shows
+        with pytest.raises(CourseError, match="cannot start on every cluster worker.*bubblewrap"):
+            cluster._check_workers(client, sandbox=True)
+        job = {"student": "s", "lesson": LESSON, "submission": "", "template": "", "sandbox": True}
+        with pytest.raises(cluster.WorkerRefused, match="cannot start on .*bubblewrap"):
+            client.submit(cluster.grade_task, job, b"", {}, "b", pure=False).result(timeout=60)
+
+
+def test_a_packed_submission_keeps_links_sizes_and_odd_entries_as_they_are(tmp_path):
+    """Would a worker on another machine see exactly what read_submitted sees here?"""
+    from autograder.worker import SubmissionError, read_submitted
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.ipynb").write_bytes(b'{"cells": []}')
+    (folder / "notes.txt").write_text("not sent")
+    os.symlink("/etc/passwd", folder / "b.ipynb")
+    (folder / "c.ipynb").write_bytes(b"x" * 5000)
+    (folder / "d.ipynb").mkdir()
+    packed = cluster.pack_submission(folder, max_bytes=1000)
+    assert set(packed) == {"a.ipynb", "b.ipynb", "c.ipynb", "d.ipynb"}
+    assert packed["c.ipynb"] == ("big", 5000)
+    there = cluster.unpack_submission(packed, tmp_path / "there")
+    assert read_submitted(there, "a.ipynb", max_bytes=1000) == {"cells": []}
+    for name, message in (("b.ipynb", "symbolic link"), ("c.ipynb", "over the"), ("d.ipynb", "not a regular")):
+        with pytest.raises(SubmissionError, match=message):
+            read_submitted(there, name, max_bytes=1000)
+    forged = cluster.unpack_submission({"../escape.ipynb": ("file", b"x")}, tmp_path / "forged")
+    assert list(forged.iterdir()) == [] and not (tmp_path / "escape.ipynb").exists()
