@@ -17,6 +17,8 @@ from .configs import ClassSettings, instructor_nbgrader_config_text, jupyterhub_
 from .processes import HubError
 from .provision import HUB_VENV_CACHE, ensure_proxy, hub_venv
 
+__all__ = ["main"]
+
 
 # --------------------------------------------------------------------------- `make hub`
 

@@ -14,8 +14,10 @@ from pathlib import Path
 from .. import lessons as lessons_mod
 from ..release import COPY_IGNORE
 from .configs import ClassSettings, instructor_nbgrader_config_text, jupyterhub_config_text, shared_nbgrader_config_text
-from .processes import HubError, _port_open, _run, as_user, stop_pid, wait_for
-from .provision import _pg_tool, _readable_by_all, ensure_proxy, hub_venv, missing_requirements
+from .processes import HubError, port_open, run_bounded, as_user, stop_pid, wait_for
+from .provision import pg_tool, readable_by_all, ensure_proxy, hub_venv, missing_requirements
+
+__all__ = ["RELEASE_SCRIPT", "ClassHub"]
 
 
 RELEASE_SCRIPT = """
@@ -95,7 +97,7 @@ class ClassHub:
         run = self.s.run_dir
         run.mkdir(parents=True, exist_ok=True)
         run.chmod(0o755)  # postgres and the users must reach their folders in it
-        if not _readable_by_all(run):
+        if not readable_by_all(run):
             raise HubError(f"{run} is inside a folder other users cannot enter; use a run folder "
                            f"such as one made by tempfile.mkdtemp() under /tmp")
         (run / "hub").mkdir(mode=0o700, exist_ok=True)
@@ -113,11 +115,11 @@ class ClassHub:
                                f"reused (choose other names)")
             except KeyError:
                 pass
-            _run(["useradd", "--create-home", "--shell", "/bin/bash", "--user-group", user], 60)
+            run_bounded(["useradd", "--create-home", "--shell", "/bin/bash", "--user-group", user], 60)
             self.created_users.append(user)
             home = Path(pwd.getpwnam(user).pw_dir)
             home.chmod(0o700)  # students cannot read each other's homes
-        _run(["chpasswd"], 60, input="".join(f"{u}:{p}\n" for u, p in self.s.passwords.items()))
+        run_bounded(["chpasswd"], 60, input="".join(f"{u}:{p}\n" for u, p in self.s.passwords.items()))
 
     def _start_postgres(self) -> None:
         data = self.s.run_dir / "postgres"
@@ -127,14 +129,14 @@ class ClassHub:
             shutil.chown(folder, "postgres", "postgres")
         self.pg_data = data
         env = {"LC_ALL": "C.UTF-8"}
-        as_user("postgres", [_pg_tool("initdb"), "-D", str(data), "-U", "postgres", "--auth-local=peer",
+        as_user("postgres", [pg_tool("initdb"), "-D", str(data), "-U", "postgres", "--auth-local=peer",
                              "--auth-host=scram-sha-256", "-E", "UTF8"], env=env, timeout=self.s.timeout)
         options = f"-k {sock} -p {self.s.pg_port} -c listen_addresses=127.0.0.1"
-        as_user("postgres", [_pg_tool("pg_ctl"), "-D", str(data), "-l", str(data / "server.log"),
+        as_user("postgres", [pg_tool("pg_ctl"), "-D", str(data), "-l", str(data / "server.log"),
                              "-o", options, "-w", "-t", str(int(self.s.timeout)), "start"],
                 env=env, timeout=self.s.timeout + 10)
         db = self.s.course_id.replace("-", "_")
-        psql = [_pg_tool("psql") or "psql", "-h", str(sock), "-p", str(self.s.pg_port), "-U", "postgres",
+        psql = [pg_tool("psql") or "psql", "-h", str(sock), "-p", str(self.s.pg_port), "-U", "postgres",
                 "-v", "ON_ERROR_STOP=1", "-q"]
         as_user("postgres", psql + ["-c", f"CREATE ROLE gradebook LOGIN PASSWORD '{self.s.db_password}'"],
                 timeout=60)
@@ -151,7 +153,7 @@ class ClassHub:
             return
         pid = self.pg_pid()
         if pid is not None:
-            subprocess.run(["runuser", "-u", "postgres", "--", _pg_tool("pg_ctl"), "-D", str(self.pg_data),
+            subprocess.run(["runuser", "-u", "postgres", "--", pg_tool("pg_ctl"), "-D", str(self.pg_data),
                             "-m", "fast", "-w", "-t", "30", "stop"], capture_output=True, timeout=60, cwd="/")
             stop_pid(pid, timeout=10)  # only if pg_ctl could not stop it
         self.pg_data = None
@@ -189,7 +191,7 @@ class ClassHub:
             target = root / "source" / lesson
             shutil.copytree(lessons_mod.NOTEBOOKS / lesson, target,
                             ignore=COPY_IGNORE)
-            _run(["chown", "-R", f"{s.instructor}:{s.instructor}", str(target)], 60)
+            run_bounded(["chown", "-R", f"{s.instructor}:{s.instructor}", str(target)], 60)
         # One nbgrader process for every lesson (its start-up costs ~2 s a command).
         as_user(s.instructor, [str(self.venv / "bin" / "python"), "-c", RELEASE_SCRIPT, *s.lessons],
                 env=self.instructor_env(), cwd=str(root), timeout=s.timeout * max(1, len(s.lessons)))
@@ -208,7 +210,7 @@ class ClassHub:
              "--error-target", f"http://127.0.0.1:{self.s.hub_port}/hub/error", "--log-level", "warn"],
             stdout=log, stderr=log, env=env, start_new_session=True, cwd=self.s.run_dir)
         log.close()
-        wait_for(lambda: _port_open(self.s.proxy_api_port), self.s.timeout, "the proxy's API port to open")
+        wait_for(lambda: port_open(self.s.proxy_api_port), self.s.timeout, "the proxy's API port to open")
 
     def _start_hub(self) -> None:
         import urllib.request
@@ -291,7 +293,7 @@ class ClassHub:
                 shutil.copy2(submitted / name, target / name)
             staged.append(student)
         if (root / "feedback").exists():
-            _run(["chown", "-R", f"{self.s.instructor}:{self.s.instructor}", str(root / "feedback")], 60)
+            run_bounded(["chown", "-R", f"{self.s.instructor}:{self.s.instructor}", str(root / "feedback")], 60)
         return staged
 
     def login_help(self) -> str:

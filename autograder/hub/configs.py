@@ -11,6 +11,9 @@ from pathlib import Path
 from ..config import COURSE_ID, nbgrader_config
 from .. import lessons as lessons_mod
 
+__all__ = ["free_port", "ClassSettings", "jupyterhub_config_text", "shared_nbgrader_config_text",
+           "instructor_nbgrader_config_text"]
+
 
 # --------------------------------------------------------------------------- settings and config files
 

@@ -10,6 +10,8 @@ import time
 from ..lessons import CourseError
 from ..proctree import kill_tree
 
+__all__ = ["HubError", "HubTimeout", "run_bounded", "as_user", "wait_for", "port_open", "stop_pid"]
+
 
 class HubError(CourseError):
     """The class could not be started or stopped (a missing program, a port that never opened)."""
@@ -23,7 +25,7 @@ class HubTimeout(HubError):
 
 # --------------------------------------------------------------------------- processes
 
-def _run(cmd: list[str], timeout: float, **kw) -> subprocess.CompletedProcess:
+def run_bounded(cmd: list[str], timeout: float, **kw) -> subprocess.CompletedProcess:
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
     if done.returncode != 0:
         raise HubError(f"`{' '.join(cmd)}` failed ({done.returncode}): {(done.stderr or done.stdout)[-800:]}")
@@ -35,7 +37,7 @@ def as_user(user: str, cmd: list[str], *, env: dict | None = None, cwd: str | No
     """Run ``cmd`` as ``user`` (runuser; root only) and return it, failing loudly."""
     env_args = [f"{k}={v}" for k, v in (env or {}).items()]
     home = pwd.getpwnam(user).pw_dir
-    return _run(["runuser", "-u", user, "--", "env", f"HOME={home}", f"USER={user}", *env_args, *cmd],
+    return run_bounded(["runuser", "-u", user, "--", "env", f"HOME={home}", f"USER={user}", *env_args, *cmd],
                 timeout, cwd=cwd or "/")
 
 
@@ -55,7 +57,7 @@ def wait_for(check, timeout: float, what: str, interval: float = 0.2):
                                                                     if last_error else ""))
 
 
-def _port_open(port: int) -> bool:
+def port_open(port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(0.5)
         return s.connect_ex(("127.0.0.1", port)) == 0

@@ -11,7 +11,10 @@ import subprocess
 from pathlib import Path
 
 from ..lessons import REPO
-from .processes import HubError, _run
+from .processes import HubError, run_bounded
+
+__all__ = ["HUB_VENV_CACHE", "PROXY_PREFIX", "PROXY_VERSION", "SYSTEM_PYTHON", "PG_BIN_DIRS", "missing_requirements",
+           "pg_tool", "find_proxy", "ensure_proxy", "readable_by_all", "hub_venv"]
 
 
 HUB_VENV_CACHE = REPO / "build" / "hub-venv"
@@ -33,7 +36,7 @@ def missing_requirements() -> list[str]:
     for tool in ("useradd", "userdel", "chpasswd", "runuser"):
         if shutil.which(tool) is None:
             missing.append(f"the `{tool}` command")
-    if _pg_tool("initdb") is None or _pg_tool("pg_ctl") is None:
+    if pg_tool("initdb") is None or pg_tool("pg_ctl") is None:
         missing.append("PostgreSQL server (`apt-get install postgresql`)")
     try:
         pwd.getpwnam("postgres")
@@ -51,7 +54,7 @@ def missing_requirements() -> list[str]:
     return missing
 
 
-def _pg_tool(name: str) -> str | None:
+def pg_tool(name: str) -> str | None:
     for bin_dir in PG_BIN_DIRS:
         if (bin_dir / name).exists():
             return str(bin_dir / name)
@@ -104,7 +107,7 @@ def _digest(paths: list[Path]) -> str:
     return digest.hexdigest()[:16]
 
 
-def _readable_by_all(path: Path) -> bool:
+def readable_by_all(path: Path) -> bool:
     """Can any user reach ``path`` (every parent folder searchable by others)?"""
     for folder in [path, *path.parents]:
         if folder.exists() and not folder.stat().st_mode & 0o001:
@@ -126,7 +129,7 @@ def hub_venv(timeout: float = 900, log=print) -> Path:
 
     deps_key = _digest([REPO / "pyproject.toml"]) + "-hub" + jupyterhub.__version__
     code_key = _digest(sorted(p for d in ("course_lib", "autograder") for p in (REPO / d).rglob("*.py")))
-    base = HUB_VENV_CACHE if _readable_by_all(REPO) else Path("/opt/threads-sockets-course/hub-venv")
+    base = HUB_VENV_CACHE if readable_by_all(REPO) else Path("/opt/threads-sockets-course/hub-venv")
     venv = base / deps_key
     base.mkdir(parents=True, exist_ok=True)
     with open(base.parent / f".{base.name}.lock", "w") as lock:
@@ -155,13 +158,13 @@ def _build_hub_venv(venv: Path, base: Path, deps_key: str, code_key: str, timeou
                    timeout, check=False)
         deps_stamp.write_text(deps_key)
         code_stamp.write_text(code_key)
-        _run(["chmod", "-R", "a+rX", str(venv)], 300)  # readable by the users whatever the umask
+        run_bounded(["chmod", "-R", "a+rX", str(venv)], 300)  # readable by the users whatever the umask
     elif not code_stamp.exists() or code_stamp.read_text() != code_key:
         log("the course's code changed: reinstalling it into the users' venv")
         _run_quiet(pip + ["--no-deps", "--force-reinstall", str(REPO)], timeout)
         code_stamp.write_text(code_key)
-        _run(["chmod", "-R", "a+rX", str(venv)], 300)  # readable by the users whatever the umask
-    for folder in (base, base.parent):  # the folders above were checked by _readable_by_all
+        run_bounded(["chmod", "-R", "a+rX", str(venv)], 300)  # readable by the users whatever the umask
+    for folder in (base, base.parent):  # the folders above were checked by readable_by_all
         folder.chmod(folder.stat().st_mode | 0o005)
     return venv
 
