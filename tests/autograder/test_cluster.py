@@ -119,10 +119,10 @@ SLOW = "import time\ntime.sleep(2)\ndef total(items):\n    return sum(items)"
 
 @pytest.mark.slow
 def test_a_worker_killed_mid_task_costs_a_retry_never_a_lost_or_doubled_row(tmp_path):
-    """Kill -9 the Dask worker process whose kernel is running a submission: is that submission
-    graded on another worker, and does every submission get exactly one row?"""
+    """Kill -9 the Dask worker whose kernel is grading a submission: is that submission graded on
+    another worker in the same run, and does every submission get exactly one row?"""
     root, out = tmp_path / "submitted", tmp_path / "out"
-    students = [f"s{n}" for n in range(6)]
+    students = [f"s{n}" for n in range(4)]
     for student in students:
         make_submission(root, student, LESSON, {"total": SLOW}, notebooks=MINI_COURSE)
     cmd = [sys.executable, "-m", "autograder.cli", "grade", str(root), "--out", str(out), "--no-sandbox",
@@ -130,19 +130,28 @@ def test_a_worker_killed_mid_task_costs_a_retry_never_a_lost_or_doubled_row(tmp_
     proc = subprocess.Popen(cmd, env=course_env(MINI_COURSE), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, start_new_session=True)
     try:
-        def grading_now():  # a Dask worker process whose grading worker has a kernel running
+        def grading_now():
+            """(the Dask worker process, the student) of a kernel that is grading right now: an
+            unsandboxed kernel works in nbgrader's autograded/<student>/<lesson>/ folder."""
             for child in psutil.Process(proc.pid).children(recursive=True):
                 try:
-                    if "autograder.worker" in " ".join(child.cmdline()) and child.children():
-                        return child.parent()
-                except psutil.Error:
+                    if "autograder.worker" not in " ".join(child.cmdline()):
+                        continue
+                    for kernel in child.children():
+                        cwd = Path(kernel.cwd())
+                        if cwd.name == LESSON and cwd.parents[1].name == "autograded":
+                            return child.parent(), cwd.parent.name
+                except (psutil.Error, OSError, IndexError):
                     continue
             return None
 
-        victim = wait_until(grading_now, timeout=120, interval=0.05)
-        assert victim is not None, "no worker started grading within 120 s"
+        found = wait_until(grading_now, timeout=120, interval=0.05)
+        assert found, "no worker started grading within 120 s"
+        victim, student = found
         victim.send_signal(signal.SIGKILL)
-        stdout, stderr = proc.communicate(timeout=300)
+        assert wait_until(lambda: (out / "results" / student / f"{LESSON}.json").exists(), timeout=120,
+                          interval=0.05), f"{student}, whose worker was killed, was not graded on another"
+        _, stderr = proc.communicate(timeout=300)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -151,8 +160,39 @@ def test_a_worker_killed_mid_task_costs_a_retry_never_a_lost_or_doubled_row(tmp_
     with open(out / "grades.csv", newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     assert sorted((r["student_id"], r["score"], r["status"]) for r in rows) == [
-        (s, "5.0", "graded") for s in students], rows
-    assert sorted(p.parent.name for p in (out / "results").glob("*/*.json")) == students
+        (s, "5.0", "graded") for s in students], "one row per submission, none lost or doubled"
+    assert wait_until(lambda: not [p for p in psutil.process_iter(["cmdline"])
+                                   if f"--batch {out}" in " ".join(p.info["cmdline"] or [])], timeout=10)
+
+
+@pytest.mark.slow
+def test_ctrl_c_leaves_the_tasks_in_flight_ungraded_and_the_same_command_finishes(tmp_path):
+    """After Ctrl-C mid-batch on a cluster, does the same command grade only what is missing, to
+    the same grades, one row each, with no process left behind?"""
+    root, out = tmp_path / "submitted", tmp_path / "out"
+    students = [f"s{n}" for n in range(4)]
+    for student in students:
+        make_submission(root, student, LESSON, {"total": SLOW}, notebooks=MINI_COURSE)
+    cmd = [sys.executable, "-m", "autograder.cli", "grade", str(root), "--out", str(out), "--no-sandbox",
+           "--cluster", "local:2", "--quiet"]
+    proc = subprocess.Popen(cmd, env=course_env(MINI_COURSE), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        assert wait_until(lambda: list(out.glob("results/*/*.json")), timeout=120, interval=0.05), \
+            "no submission was graded within 120 s"
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert proc.returncode == 130 and "run the same command again" in stderr, stderr
+    first = {p.parent.name: p.stat().st_mtime_ns for p in out.glob("results/*/*.json")}
+    assert 0 < len(first) < len(students), "Ctrl-C came before the end of the batch"
+    rows = grade(root, out, "--no-sandbox", "--cluster", "local:2", notebooks=MINI_COURSE)
+    assert {k[0]: (r["score"], r["status"]) for k, r in rows.items()} == {s: ("5.0", "graded") for s in students}
+    assert {s: (out / "results" / s / f"{LESSON}.json").stat().st_mtime_ns for s in first} == first, \
+        "what was graded before Ctrl-C was graded again"
     assert wait_until(lambda: not [p for p in psutil.process_iter(["cmdline"])
                                    if f"--batch {out}" in " ".join(p.info["cmdline"] or [])], timeout=10)
 
