@@ -117,18 +117,24 @@ def _verdict_text(page: Path) -> str:
 SLOW = "import time\ntime.sleep(2)\ndef total(items):\n    return sum(items)"
 
 
-@pytest.mark.slow
-def test_a_worker_killed_mid_task_costs_a_retry_never_a_lost_or_doubled_row(tmp_path):
-    """Kill -9 the Dask worker whose kernel is grading a submission: is that submission graded on
-    another worker in the same run, and does every submission get exactly one row?"""
+def _start_slow_batch(tmp_path: Path, count: int = 4):
+    """``course grade --cluster local:2`` started on ``count`` submissions that take 2 s each."""
     root, out = tmp_path / "submitted", tmp_path / "out"
-    students = [f"s{n}" for n in range(4)]
+    students = [f"s{n}" for n in range(count)]
     for student in students:
         make_submission(root, student, LESSON, {"total": SLOW}, notebooks=MINI_COURSE)
     cmd = [sys.executable, "-m", "autograder.cli", "grade", str(root), "--out", str(out), "--no-sandbox",
            "--cluster", "local:2", "--quiet"]
     proc = subprocess.Popen(cmd, env=course_env(MINI_COURSE), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, start_new_session=True)
+    return root, out, students, proc
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_task_costs_a_retry_never_a_lost_or_doubled_row(tmp_path):
+    """Kill -9 the Dask worker whose kernel is grading a submission: is that submission graded on
+    another worker in the same run, and does every submission get exactly one row?"""
+    root, out, students, proc = _start_slow_batch(tmp_path)
     try:
         def grading_now():
             """(the Dask worker process, the student) of a kernel that is grading right now: an
@@ -169,14 +175,7 @@ def test_a_worker_killed_mid_task_costs_a_retry_never_a_lost_or_doubled_row(tmp_
 def test_ctrl_c_leaves_the_tasks_in_flight_ungraded_and_the_same_command_finishes(tmp_path):
     """After Ctrl-C mid-batch on a cluster, does the same command grade only what is missing, to
     the same grades, one row each, with no process left behind?"""
-    root, out = tmp_path / "submitted", tmp_path / "out"
-    students = [f"s{n}" for n in range(4)]
-    for student in students:
-        make_submission(root, student, LESSON, {"total": SLOW}, notebooks=MINI_COURSE)
-    cmd = [sys.executable, "-m", "autograder.cli", "grade", str(root), "--out", str(out), "--no-sandbox",
-           "--cluster", "local:2", "--quiet"]
-    proc = subprocess.Popen(cmd, env=course_env(MINI_COURSE), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+    root, out, students, proc = _start_slow_batch(tmp_path)
     try:
         assert wait_until(lambda: list(out.glob("results/*/*.json")), timeout=120, interval=0.05), \
             "no submission was graded within 120 s"
