@@ -123,6 +123,8 @@ def grade_on_cluster(address: str, batch: list[Job], template: Path, on_result, 
     from distributed.client import FutureCancelledError
     from tqdm import tqdm
 
+    from .pool import error_answer
+
     client, cluster = connect(address)
     futures = {}
     try:
@@ -150,8 +152,8 @@ def grade_on_cluster(address: str, batch: list[Job], template: Path, on_result, 
                 except FutureCancelledError:
                     continue
                 except Exception as error:  # e.g. KilledWorker: it took down every worker it ran on
-                    answer = _error_answer(job, f"the cluster could not grade it: {type(error).__name__}: "
-                                                f"{str(error)[:200]}")
+                    answer = error_answer(job, "error", f"the cluster could not grade it: "
+                                                        f"{type(error).__name__}: {str(error)[:200]}")
                 on_result(job, answer)
                 failed += answer["result"].get("status") != "graded"
                 bar.set_postfix(failed=failed, cluster=workers_state(client))
@@ -164,13 +166,6 @@ def grade_on_cluster(address: str, batch: list[Job], template: Path, on_result, 
         client.close()
         if cluster is not None:
             cluster.close()
-
-
-def _error_answer(job: Job, reason: str) -> dict:
-    from .discover import row
-
-    return {"result": {**row(job.student, job.lesson, "error", reason), "tests": [],
-                       "mode": "sandbox" if job.sandbox else "no-sandbox"}, "files": {}}
 
 
 # ------------------------------------------------------------------ what a task carries

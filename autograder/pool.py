@@ -28,9 +28,15 @@ from .discover import row
 from .proctree import kill_tree
 from .worker import Job
 
-__all__ = ["WorkerProcess", "grade_all", "WORKER_OVERHEAD_S"]
+__all__ = ["WorkerProcess", "grade_all", "error_answer", "WORKER_OVERHEAD_S"]
 
 WORKER_OVERHEAD_S = 90  # kernel starts, feedback, bookkeeping beyond the notebook limit
+
+
+def error_answer(job: Job, status: str, reason: str) -> dict:
+    """The answer for a job no worker could answer: a row with its status and why, no files."""
+    return {"result": {**row(job.student, job.lesson, status, reason), "tests": [],
+                       "mode": "sandbox" if job.sandbox else "no-sandbox"}, "files": {}}
 
 
 class WorkerProcess:
@@ -87,9 +93,7 @@ class WorkerProcess:
             self._stop_process()
             reason = (f"grading did not finish within {limit} s and was stopped" if timed_out
                       else f"the grading worker died (see {self.log_path})")
-            answer = {"result": {**row(job.student, job.lesson, "timeout" if timed_out else "error", reason),
-                                 "tests": [], "mode": "sandbox" if job.sandbox else "no-sandbox"},
-                      "files": {}}
+            answer = error_answer(job, "timeout" if timed_out else "error", reason)
         answer["result"]["seconds"] = round(time.monotonic() - started, 2)
         return answer
 

@@ -54,13 +54,16 @@ def template_key(lesson_ids: list[str], notebooks: Path = lessons_mod.NOTEBOOKS)
     digest = hashlib.sha256(f"{nbgrader.__version__}\n{sorted(lesson_ids)}\n".encode())
     for module in (__file__, Path(__file__).with_name("config.py")):
         digest.update(Path(module).read_bytes())
+    import os
+
     for lesson in sorted(lesson_ids):
         folder = notebooks / lesson
-        for path in sorted(folder.rglob("*")):
-            parts = path.relative_to(folder).parts
-            if path.is_file() and not any(p in (".ipynb_checkpoints", "__pycache__") for p in parts) \
-                    and path.suffix != ".pyc":
-                digest.update(f"{lesson}/{'/'.join(parts)}\n".encode())
+        for here, dirs, files in os.walk(folder):  # what build_course copies: COPY_IGNORE left out
+            ignored = COPY_IGNORE(here, dirs + files)
+            dirs[:] = sorted(d for d in dirs if d not in ignored)
+            for name in sorted(f for f in files if f not in ignored):
+                path = Path(here) / name
+                digest.update(f"{lesson}/{path.relative_to(folder).as_posix()}\n".encode())
                 digest.update(path.read_bytes())
     return digest.hexdigest()[:32]
 

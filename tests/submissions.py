@@ -137,3 +137,10 @@ def lesson_grading_tests(lesson: str, fixtures: dict, *grade_args: str, max_scor
         assert seconds < within, f"grading took {seconds:.0f} s"
 
     return graded, test_fixture_gets_its_expected_score, test_the_batch_is_graded_in_bounded_time
+
+
+def grading_processes(out: Path) -> list:
+    """The grading workers still running for the batch writing to ``out`` (they name it in ps)."""
+    import psutil
+
+    return [p for p in psutil.process_iter(["cmdline"]) if f"--batch {out}" in " ".join(p.info["cmdline"] or [])]

@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.submissions import MINI_COURSE, course_env, grade, make_submission
+from tests.submissions import MINI_COURSE, course_env, grade, grading_processes, make_submission
 from tests.waiting import wait_until
 
 pytest.importorskip("distributed")
@@ -167,8 +167,7 @@ def test_a_worker_killed_mid_task_costs_a_retry_never_a_lost_or_doubled_row(tmp_
         rows = list(csv.DictReader(f))
     assert sorted((r["student_id"], r["score"], r["status"]) for r in rows) == [
         (s, "5.0", "graded") for s in students], "one row per submission, none lost or doubled"
-    assert wait_until(lambda: not [p for p in psutil.process_iter(["cmdline"])
-                                   if f"--batch {out}" in " ".join(p.info["cmdline"] or [])], timeout=10)
+    assert wait_until(lambda: not grading_processes(out), timeout=10)
 
 
 @pytest.mark.slow
@@ -192,8 +191,7 @@ def test_ctrl_c_leaves_the_tasks_in_flight_ungraded_and_the_same_command_finishe
     assert {k[0]: (r["score"], r["status"]) for k, r in rows.items()} == {s: ("5.0", "graded") for s in students}
     assert {s: (out / "results" / s / f"{LESSON}.json").stat().st_mtime_ns for s in first} == first, \
         "what was graded before Ctrl-C was graded again"
-    assert wait_until(lambda: not [p for p in psutil.process_iter(["cmdline"])
-                                   if f"--batch {out}" in " ".join(p.info["cmdline"] or [])], timeout=10)
+    assert wait_until(lambda: not grading_processes(out), timeout=10)
 
 
 def test_without_dask_the_option_says_what_to_install(tmp_path):

@@ -243,7 +243,7 @@ def test_an_interrupted_batch_resumes_to_the_same_grades(tmp_path):
     import sys
     import time
 
-    from tests.submissions import course_env
+    from tests.submissions import course_env, grading_processes
     from tests.waiting import wait_until
 
     root = tmp_path / "submitted"
@@ -270,13 +270,9 @@ def test_an_interrupted_batch_resumes_to_the_same_grades(tmp_path):
         else:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.communicate(timeout=60)
-
-        def leftovers():  # workers see their parent gone within about half a second
-            return [p for p in psutil.process_iter(["cmdline"])
-                    if f"--batch {out}" in " ".join(p.info["cmdline"] or [])]
-
-        wait_until(lambda: not leftovers(), timeout=10, interval=0.1)
-        assert not leftovers(), f"{how} left grading processes running"
+        # workers see their parent gone within about half a second
+        wait_until(lambda: not grading_processes(out), timeout=10, interval=0.1)
+        assert not grading_processes(out), f"{how} left grading processes running"
 
     start_then_interrupt_after_one_more_result("sigint")
     start_then_interrupt_after_one_more_result("sigkill")
