@@ -16,7 +16,7 @@ from . import lessons as lessons_mod
 from .config import nbgrader_config
 from .lessons import CourseError
 
-__all__ = ["MARKERS", "COPY_IGNORE", "alembic_on_path", "build_course", "template_key", "cached_course",
+__all__ = ["MARKERS", "COPY_IGNORE", "alembic_on_path", "build_course", "strip_self_study", "template_key", "cached_course",
            "check_release", "release"]
 
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
@@ -35,6 +35,7 @@ def build_course(course_root: Path, lesson_ids: list[str], notebooks: Path = les
         if target.exists():
             shutil.rmtree(target)
         shutil.copytree(notebooks / lesson, target, ignore=COPY_IGNORE)
+        strip_self_study(target)
     config = nbgrader_config(course_root)
     api = NbGraderAPI(CourseDirectory(config=config), config=config)
     for lesson in lesson_ids:
@@ -45,6 +46,20 @@ def build_course(course_root: Path, lesson_ids: list[str], notebooks: Path = les
     return course_root
 
 
+def strip_self_study(lesson_dir: Path) -> None:
+    """Remove the hint and walkthrough cells: they reach a learner only when asked for."""
+    import nbformat
+
+    from course_lib.selfstudy.exercises import is_self_study_cell
+
+    for path in lesson_dir.glob("*.ipynb"):
+        nb = nbformat.read(path, as_version=4)
+        kept = [c for c in nb.cells if not is_self_study_cell(c)]
+        if len(kept) != len(nb.cells):
+            nb.cells = kept
+            nbformat.write(nb, path)
+
+
 def template_key(lesson_ids: list[str], notebooks: Path = lessons_mod.NOTEBOOKS) -> str:
     """What a built course template depends on: the lessons' files, nbgrader, and this code."""
     import hashlib
@@ -52,7 +67,9 @@ def template_key(lesson_ids: list[str], notebooks: Path = lessons_mod.NOTEBOOKS)
     import nbgrader
 
     digest = hashlib.sha256(f"{nbgrader.__version__}\n{sorted(lesson_ids)}\n".encode())
-    for module in (__file__, Path(__file__).with_name("config.py")):
+    from course_lib.selfstudy import exercises
+
+    for module in (__file__, Path(__file__).with_name("config.py"), exercises.__file__):
         digest.update(Path(module).read_bytes())
     import os
 

@@ -1,0 +1,55 @@
+"""Staged hints: each call shows the next hint of an exercise and records it as seen.
+
+Hints are written in the lesson's source notebook (see
+:mod:`course_lib.selfstudy.exercises`), from a nudge to a near-solution, and
+are given one at a time: asking again shows the next, and past the last one
+the answer says there are no more (and points at ``course solutions``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import progress
+from .exercises import find_exercise, lesson_id
+
+__all__ = ["Hint", "next_hint", "seen_hints"]
+
+
+@dataclass
+class Hint:
+    lesson: str
+    exercise: str
+    number: int        # 1-based number of the hint shown; 0 when none is left
+    total: int
+    text: str
+
+    @property
+    def exhausted(self) -> bool:
+        return self.number == 0
+
+    def __str__(self) -> str:
+        if self.exhausted:
+            return (f"{self.exercise}: you have seen all {self.total} hints. Next step: "
+                    f"`course check` your notebook, or `course solutions {self.lesson[:2]} --out DIR` "
+                    "for the worked solution.")
+        return f"{self.exercise}, hint {self.number} of {self.total}:\n\n{self.text}"
+
+
+def next_hint(lesson: str, exercise: str, work: Path) -> Hint:
+    """The first hint of ``exercise`` not yet seen in ``work``'s progress file, now recorded."""
+    lesson = lesson_id(lesson)
+    found = find_exercise(lesson, exercise)
+    seen = progress.hints_seen(work, lesson, found.name)
+    if seen >= len(found.hints):
+        return Hint(lesson, found.name, 0, len(found.hints), "")
+    progress.record_hint(work, lesson, found.name, seen + 1)
+    return Hint(lesson, found.name, seen + 1, len(found.hints), found.hints[seen])
+
+
+def seen_hints(lesson: str, exercise: str, work: Path) -> list[str]:
+    """The hints of ``exercise`` already seen in ``work`` (to show them again)."""
+    lesson = lesson_id(lesson)
+    found = find_exercise(lesson, exercise)
+    return found.hints[: progress.hints_seen(work, lesson, found.name)]
