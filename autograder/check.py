@@ -22,7 +22,7 @@ from .lessons import CourseError
 from .results import graded_cell_error
 
 
-__all__ = ["policy_problems", "TestResult", "check", "report", "check_hidden"]
+__all__ = ["policy_problems", "TestResult", "check", "report", "check_hidden", "record_progress"]
 
 def policy_problems(nb, lesson: str) -> list[tuple[str, str]]:
     """(grade id, violation) for every solution cell the grader would reject."""
@@ -180,3 +180,36 @@ def check_hidden(notebook: Path, *, limits: Limits = Limits()) -> list[TestResul
         else:
             results.append(TestResult(meta["grade_id"], points, "passed"))
     return results
+
+
+def record_progress(notebook: Path, results: list[TestResult], *, hidden: bool) -> str:
+    """Note the check in the learner's progress file; returns a line to show ("" if none).
+
+    Per exercise: the tests that passed of those that ran (a test with only
+    hidden checks does not count as run without ``--hidden``; a rejected
+    solution cell makes its exercise 0). Never fails the check: a problem
+    with the file is one line of explanation.
+    """
+    from course_lib.selfstudy import exercises as exercises_mod
+    from course_lib.selfstudy import progress
+
+    from . import lessons as lessons_mod
+
+    lesson = Path(notebook).resolve().parent.name
+    if lesson not in lessons_mod.all_lessons():
+        return ""
+    try:
+        work = progress.work_folder(notebook)
+        by_id = {r.grade_id: r for r in results}
+        outcomes = {}
+        for exercise in exercises_mod.lesson_exercises(lesson):
+            ran = [by_id[t] for t in exercise.tests if t in by_id and by_id[t].outcome != "hidden"]
+            rejected = any(by_id.get(s) is not None and by_id[s].outcome == "rejected" for s in exercise.solutions)
+            passed = 0 if rejected else sum(r.outcome == "passed" for r in ran)
+            outcomes[exercise.name] = (passed, len(ran))
+        notes: list[str] = []
+        progress.record_check(work, lesson, outcomes, hidden=hidden, notes=notes)
+    except (OSError, ValueError, LookupError) as exc:
+        return f"(progress not recorded: {exc})"
+    return "\n".join([f"(progress file: {n})" for n in notes] + [f"Progress saved in {work / progress.FILE_NAME}; "
+                                                                "`course progress` shows it."])

@@ -25,7 +25,12 @@ EXAMPLES = {
              "Run it again after an interruption: finished submissions are not graded twice.",
     "check": "example:\n  course check 01-processes-and-threads/01-processes-and-threads.ipynb\n"
              "  course check --hidden 01-processes-and-threads/01-processes-and-threads.ipynb   # self-study",
-    "solutions": "example:\n  course solutions 03 --out solutions/   # the source notebooks, with solutions",
+    "solutions": "example:\n  course solutions 03 --out build/student   # build/student/03-.../03-...-solutions.ipynb\n\n"
+                 "Exercises you have not run `course check` on are left out unless you confirm (or --force).",
+    "hint": "example:\n  course hint 03 SafeCounter      # the next hint you have not seen\n"
+            "  course hint 03 1                # the same, by the exercise's number",
+    "progress": "example:\n  course progress                 # in your work folder (build/student after make lab)\n"
+                "  course progress --work ~/course --html ~/course/progress.html",
     "lessons": "example:\n  course lessons",
     "collect": "example:\n  course collect canvas-01.zip --lesson 01 --out submitted/\n"
                "  course collect moodle-06.zip --lesson 06 --out submitted/ --pattern moodle\n\n"
@@ -98,9 +103,20 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--hidden", action="store_true",
                    help="self-study: run the hidden tests too, as grading does (names and messages only)")
 
-    p = add("solutions", "Write the lessons with their solutions (for self-study).")
+    p = add("solutions", "Write worked solutions (reference code and why) for exercises you have tried.")
     p.add_argument("lessons", nargs="*", metavar="LESSON", help="lesson ids or numbers (default: all)")
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True, help="folder to write <lesson>/<lesson>-solutions.ipynb into")
+    p.add_argument("--force", action="store_true", help="include exercises not checked yet, without asking")
+    p.add_argument("--work", type=Path, help="your work folder (default: here; build/student in the course folder)")
+
+    p = add("hint", "Show the next hint of an exercise (hints are staged: a nudge first).")
+    p.add_argument("lesson", metavar="LESSON")
+    p.add_argument("exercise", metavar="EXERCISE", help="its name (SafeCounter) or number (1)")
+    p.add_argument("--work", type=Path, help="your work folder (default: here; build/student in the course folder)")
+
+    p = add("progress", "Show what you have checked, passed and needed hints for, per lesson.")
+    p.add_argument("--work", type=Path, help="your work folder (default: here; build/student in the course folder)")
+    p.add_argument("--html", type=Path, help="where to write the HTML page (default: WORK/progress.html)")
     return parser
 
 
@@ -161,15 +177,55 @@ def _dispatch(args) -> int:
         return 0
     if args.command == "check":
         from .check import check, check_hidden, report
+        from .check import record_progress
         results = (check_hidden if args.hidden else check)(args.notebook)
         print(report(args.notebook, results, hidden=args.hidden))
+        saved = record_progress(args.notebook, results, hidden=args.hidden)
+        if saved:
+            print(saved)
         return 0 if all(r.outcome in ("passed", "hidden") for r in results) else 1
     if args.command == "solutions":
         from .solutions import solutions
-        for path in solutions(args.lessons, out=args.out):
+        for path in solutions(args.lessons, out=args.out, work=_work(args.work), force=args.force,
+                              confirm=_ask_before_showing):
             print(f"wrote {path}")
         return 0
+    if args.command == "hint":
+        from course_lib.selfstudy.hints import next_hint
+        try:
+            print(next_hint(args.lesson, args.exercise, _work(args.work)))
+        except LookupError as exc:
+            raise CourseError(str(exc).strip("'\""))
+        return 0
+    if args.command == "progress":
+        from .progress_report import progress_rows, terminal_report, write_html
+        work, notes = _work(args.work), []
+        rows = progress_rows(work, notes)
+        for note in notes:
+            print(f"note: {note}")
+        print(terminal_report(rows))
+        page = write_html(rows, args.html or work / "progress.html", notes)
+        print(f"HTML page with a plot: {page}")
+        return 0
     raise AssertionError(args.command)
+
+
+def _work(folder: Path | None) -> Path:
+    """The learner's work folder (where the progress file lives); a clear error if it is the course's."""
+    from course_lib.selfstudy.progress import work_folder
+    try:
+        return work_folder(folder)
+    except ValueError as exc:
+        raise CourseError(str(exc))
+
+
+def _ask_before_showing(lesson: str, exercise: str) -> bool:
+    """Ask at a terminal; elsewhere (a script, CI) the answer is no."""
+    if not sys.stdin.isatty():
+        return False
+    answer = input(f"You have not run `course check` on {lesson} {exercise} yet. "
+                   "Read its worked solution anyway? [y/N] ")
+    return answer.strip().lower() in ("y", "yes")
 
 
 def _sandbox_or_explain() -> bool:

@@ -71,8 +71,9 @@ LESSON_POLICY: dict[str, dict] = {
 #: their public names (``processes.SETTING``, ``servers.rfc867_time``), never
 #: ``grading``, which the tests themselves use.
 COURSE_MODULES = frozenset({"grading", "interleave", "servers", "chat", "processes", "timeline",
-                            "widgets", "course_lib"})
-NEVER_REFERENCED = frozenset({"grading", "course_lib"})
+                            "widgets", "course_lib", "breakit", "selfstudy"})
+#: ``breakit`` holds the programs a "break it" schedule is judged on: a solution never touches them.
+NEVER_REFERENCED = frozenset({"grading", "course_lib", "breakit", "selfstudy"})
 
 FORBIDDEN_NAMES = {
     "exec": "exec runs code the grader cannot read",
@@ -323,7 +324,8 @@ class _Checker(ast.NodeVisitor):
         if name in ("getattr", "hasattr"):
             self._check_getattr(node)
         if name in NEVER_REFERENCED:
-            self.flag(node, name, "course_lib.grading belongs to the tests; a solution never uses it")
+            self.flag(node, name, f"{name} belongs to the tests (course_lib.{name}); a solution never uses it"
+                      if name != "course_lib" else "course_lib belongs to the tests; a solution never uses it")
         if isinstance(node.ctx, (ast.Store, ast.Del)):
             self._check_binding(node, name)
         elif self._is_module(node) and name not in NEVER_REFERENCED:

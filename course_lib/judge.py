@@ -69,7 +69,9 @@ PROTECTED = ("builtins", "threading", "socket", "queue", "time", "select", "sele
              "course_lib.interleave.primitives", "course_lib.interleave.engine", "course_lib.interleave.search",
              "course_lib.interleave.results", "course_lib.chat.protocol", "course_lib.chat.room",
              "course_lib.chat.client", "course_lib.chat.probe", "course_lib.chat.bot", "course_lib.reachable",
-             "course_lib.handles", "course_lib.registry", "course_lib.listeners", "course_lib.sockets")
+             "course_lib.handles", "course_lib.registry", "course_lib.listeners", "course_lib.sockets",
+             "course_lib.breakit", "course_lib.selfstudy", "course_lib.selfstudy.exercises",
+             "course_lib.selfstudy.progress", "course_lib.selfstudy.hints")
 _MAX_FRAMES = 60
 _MAX_EVENTS = 50
 

@@ -6,12 +6,13 @@
     producer_consumer_demo  build and show that demo in one call
     stop_all_demos          stop every running producer/consumer demo
     ServerPanel             the in-kernel servers, with stop buttons and logs (lessons 06-08)
+    HintPanel, hint_panel   the staged hints of a lesson's exercises
 """
 
 from importlib import import_module
 
 __all__ = ["ChatPanel", "ProducerConsumerDemo", "ProducerConsumerModel", "producer_consumer_demo",
-           "stop_all_demos", "ServerPanel"]
+           "stop_all_demos", "ServerPanel", "HintPanel", "hint_panel"]
 
 _WHERE = {
     "ChatPanel": "chat_panel",
@@ -20,6 +21,8 @@ _WHERE = {
     "producer_consumer_demo": "producer_consumer",
     "stop_all_demos": "producer_consumer_model",
     "ServerPanel": "server_panel",
+    "HintPanel": "hint_panel",
+    "hint_panel": "hint_panel",
 }
 
 
