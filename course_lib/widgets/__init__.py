@@ -21,8 +21,8 @@ _WHERE = {
     "producer_consumer_demo": "producer_consumer",
     "stop_all_demos": "producer_consumer_model",
     "ServerPanel": "server_panel",
-    "HintPanel": "hint_panel",
-    "hint_panel": "hint_panel",
+    "HintPanel": "hints",
+    "hint_panel": "hints",
 }
 
 

@@ -3,9 +3,10 @@
 Lesson 01 is the one whose graded code starts child processes (``spawn``),
 so it is graded here *inside* the sandbox: the spawned interpreter must find
 ``course_lib`` and the semaphores a process pool needs. One batch, graded
-once per module. Points: run_in_threads basics 1, concurrent 2, order 1,
-timeout 1; thread_sees_global_value 1; process_sees_global value 1,
-child 1; speedup values 1, invalid 1; classify_workload_rules 1 — 11 in all.
+once per module. Points: predict_shared_memory_correct 1 (the prediction in
+the lesson body); run_in_threads basics 1, concurrent 2, order 1, timeout 1;
+thread_sees_global_value 1; process_sees_global value 1, child 1; speedup
+values 1, invalid 1; classify_workload_rules 1 — 12 in all.
 Which cells each wrong solution fails is pinned down, without the pipeline,
 in test_lesson_01_exercises.py; this file checks the pipeline awards it.
 """
@@ -18,7 +19,7 @@ from tests.lessons.test_lesson_01_exercises import WRONG
 pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
 
 LESSON = "01-processes-and-threads"
-MAX_SCORE = 11.0
+MAX_SCORE = 12.0
 
 LOOPING_RUN_IN_THREADS = "def run_in_threads(fn, args_list, timeout=10.0):\n    while True:\n        pass\n"
 
@@ -85,6 +86,13 @@ def process_sees_global(value):
     return processes.SETTING
 '''
 
+# The prediction: counter after the thread and after the forked child. The visible check wants two
+# ints in a tuple or a list; the hidden one, the right values.
+WRONG_PREDICTION = "PREDICTED_COUNTERS = (1, 2)  # the child's bump is seen too\n"
+PREDICTION_AS_LIST = "PREDICTED_COUNTERS = [1, 1]\n"
+# Equal to the answer by ==, but bools are not ints here: the form check refuses it.
+PREDICTION_AS_BOOLS = "PREDICTED_COUNTERS = (True, True)\n"
+
 FIXTURES = {
     # student: (replacements by solution grade id, expected score)
     "correct": ({}, MAX_SCORE),
@@ -94,18 +102,24 @@ FIXTURES = {
                  "process_sees_global": POOL_OF_ONE, "speedup": SPEEDUP_WITH_MATH,
                  "classify_workload": CLASSIFY_BY_TABLE}, MAX_SCORE),
     # serial run_in_threads: concurrent 2 + timeout 1; an import that copies SETTING: 1;
-    # a hard-coded ORIGINAL: child 1; speedup without ValueError: 1; '>' for '>=': 1
-    "wrong": ({"run_in_threads": WRONG["run_in_threads"]["serial"][0],
+    # a hard-coded ORIGINAL: child 1; speedup without ValueError: 1; '>' for '>=': 1;
+    # a prediction written as bools: 1
+    "wrong": ({"predict_shared_memory": PREDICTION_AS_BOOLS,
+               "run_in_threads": WRONG["run_in_threads"]["serial"][0],
                "thread_sees_global": WRONG["thread_sees_global"]["import_copies_the_value"][0],
                "process_sees_global": WRONG["process_sees_global"]["hard_coded"][0],
                "speedup": WRONG["speedup"]["no_validation"][0],
                "classify_workload": WRONG["classify_workload"]["strict_threshold"][0]}, 4.0),
     # a thread where a process is asked for: value 1 + child 1
     "thread_for_process": ({"process_sees_global": WRONG["process_sees_global"]["thread_not_process"][0]},
-                           9.0),
+                           10.0),
     # run_in_threads never returns: its 5 points, and only those
     # and a process_sees_global that starts no process at all: value 1 (the answer is right), child 0
-    "looping": ({"run_in_threads": LOOPING_RUN_IN_THREADS, "process_sees_global": NO_PROCESS}, 5.0),
+    "looping": ({"run_in_threads": LOOPING_RUN_IN_THREADS, "process_sees_global": NO_PROCESS}, 6.0),
+    # the prediction that the child's change reaches us: its point, and only that
+    "wrong_prediction": ({"predict_shared_memory": WRONG_PREDICTION}, 11.0),
+    # the right prediction written as a list: full marks
+    "prediction_as_list": ({"predict_shared_memory": PREDICTION_AS_LIST}, MAX_SCORE),
 }
 
 

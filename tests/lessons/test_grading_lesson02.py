@@ -3,9 +3,12 @@
 One batch, graded once per module: a correct submission; one whose
 ``run_concurrently`` runs the tasks one after another; and three broken
 tickers — one that sleeps with ``time.sleep`` (cannot stop promptly), one that
-busy-waits on the clock, one that ignores its stop event. Points:
-run_concurrently results_in_order 1, overlaps 1, errors 1; start_ticker
-ticks 1, stops_promptly 1, no_busy_wait 1 — 6 in all.
+busy-waits on the clock, one that ignores its stop event; and three
+predictions of what ``Event.wait`` returns: a wrong one, a right one written
+another way, and one in the wrong form. Points: predict_event_wait_correct 1
+(the prediction in the lesson body); run_concurrently results_in_order 1,
+overlaps 1, errors 1; start_ticker ticks 1, stops_promptly 1, no_busy_wait 1
+— 7 in all.
 """
 
 import pytest
@@ -15,7 +18,7 @@ from tests.submissions import lesson_grading_tests
 pytestmark = pytest.mark.slow
 
 LESSON = "02-creating-and-sleeping-threads"
-MAX_SCORE = 6.0
+MAX_SCORE = 7.0
 
 SEQUENTIAL = '''
 def run_concurrently(tasks):
@@ -129,6 +132,13 @@ def run_concurrently(tasks):
     return results
 '''
 
+# The prediction: what Event.wait(0.2) returns on an event nobody sets, then on one already set.
+# The visible check wants two bools in a tuple or a list; the hidden one, the right values.
+WRONG_PREDICTION = "PREDICTED_WAIT_RESULTS = (True, True)  # 'True because the wait is over'\n"
+PREDICTION_COMPUTED = "PREDICTED_WAIT_RESULTS = [1 > 2, 2 > 1]\n"
+# Equal to the answer by ==, but 0 and 1 are not bools: the form check refuses it.
+PREDICTION_AS_INTS = "PREDICTED_WAIT_RESULTS = (0, 1)\n"
+
 FIXTURES = {
     # student: (replacements, expected score)
     "correct": ({}, MAX_SCORE),
@@ -141,13 +151,19 @@ FIXTURES = {
     "unusual": ({"run_concurrently_solution": POOL_PER_TASK, "start_ticker_solution": SCHEDULED_TICKER},
                 MAX_SCORE),
     # fails results_in_order (tasks wait for later ones), overlaps, errors (stops at the first error)
-    "sequential": ({"run_concurrently_solution": SEQUENTIAL}, 3.0),
+    "sequential": ({"run_concurrently_solution": SEQUENTIAL}, 4.0),
     # fails stops_promptly only
-    "sleeps_instead_of_waiting": ({"start_ticker_solution": SLEEPS_INSTEAD_OF_WAITING}, 5.0),
+    "sleeps_instead_of_waiting": ({"start_ticker_solution": SLEEPS_INSTEAD_OF_WAITING}, 6.0),
     # fails no_busy_wait only
-    "busy_waits": ({"start_ticker_solution": BUSY_WAITS}, 5.0),
+    "busy_waits": ({"start_ticker_solution": BUSY_WAITS}, 6.0),
     # fails every ticker test
-    "never_stops": ({"start_ticker_solution": NEVER_STOPS}, 3.0),
+    "never_stops": ({"start_ticker_solution": NEVER_STOPS}, 4.0),
+    # a wrong prediction: its point, and only that
+    "wrong_prediction": ({"predict_event_wait": WRONG_PREDICTION}, 6.0),
+    # the right prediction, computed and written as a list: full marks
+    "prediction_computed": ({"predict_event_wait": PREDICTION_COMPUTED}, MAX_SCORE),
+    # the right values as ints instead of bools: refused by the form check
+    "prediction_as_ints": ({"predict_event_wait": PREDICTION_AS_INTS}, 6.0),
 }
 
 

@@ -3,10 +3,15 @@
 One batch, graded once per module: a correct submission, one that loses
 items (a buffer that drops items when full, a pipeline with ``None`` as its
 sentinel), one that busy-waits (a buffer that polls instead of waiting on its
-Condition), and one whose pipeline never stops (no sentinels: consumers block
-in ``get`` forever). Points: BoundedBuffer fifo 1, timeouts 1, blocks 2,
-no_busy_wait 1, no_loss 2; run_pipeline all_items 2, concurrent 1,
-clean_shutdown 1 — 11 in all.
+Condition), one whose pipeline never stops (no sentinels: consumers block
+in ``get`` forever), one with a wrong prediction, and one that only answers
+the prediction (right, as an expression; ``True`` is refused as not a count),
+and "break it" schedules that are harmless, invalid, judged on a redefined
+Mailbox, or right in another notation.
+Points: the prediction (how many of two consumers one sentinel stops) 1;
+BoundedBuffer fifo 1, timeouts 1, blocks 2, no_busy_wait 1, no_loss 2;
+run_pipeline all_items 2, concurrent 1, clean_shutdown 1; break it (a consumer
+takes from an empty buffer) 2 — 14 in all.
 """
 
 import pytest
@@ -16,7 +21,7 @@ from tests.submissions import lesson_grading_tests
 pytestmark = pytest.mark.slow
 
 LESSON = "04-producer-consumer"
-MAX_SCORE = 11.0
+MAX_SCORE = 14.0
 
 DROPPING_BUFFER = '''
 class BoundedBuffer:
@@ -252,6 +257,34 @@ def run_pipeline(sources, work, consumers, capacity=8):
     return [results.get() for _ in range(results.qsize())]
 '''
 
+# The prediction: a wrong count, the right one written as an expression, and True (== 1, but a bool).
+WRONG_PREDICTION = "CONSUMERS_STOPPED = 2  # as if every consumer saw the one sentinel"
+PREDICTION_AS_EXPRESSION = "CONSUMERS_STOPPED = 2 - 1"
+PREDICTION_AS_BOOL = "CONSUMERS_STOPPED = True"
+
+NO_BUFFER = '''
+class BoundedBuffer:
+    def __init__(self, capacity):
+        raise NotImplementedError()
+'''
+NO_PIPELINE = "def run_pipeline(sources, work, consumers, capacity=8):\n    raise NotImplementedError()"
+NO_SCHEDULE = "raise NotImplementedError()"
+# "break it": valid but harmless (both consumers wait, then each gets an item) ...
+HARMLESS_SCHEDULE = 'EMPTY_GET_SCHEDULE = "0x3 2x5 1"'
+# ... names consumer_a while it waits on the empty buffer ...
+INVALID_SCHEDULE = 'EMPTY_GET_SCHEDULE = "0x3 0"'
+# ... the breaking one, written out step by step with commas: it counts all the same
+SPELLED_OUT_SCHEDULE = 'EMPTY_GET_SCHEDULE = "0,0,0,1,2,2,2,0,1"'
+# ... and a cell that redefines the buggy code as always failing: the schedule is judged on
+# course_lib.breakit's own Mailbox, so this breaks nothing
+REDEFINED_MAILBOX = """
+class Mailbox:
+    def get(self):
+        return [].pop()
+
+EMPTY_GET_SCHEDULE = ""
+"""
+
 FIXTURES = {
     # student: (replacements, expected score)
     "correct": ({}, MAX_SCORE),
@@ -259,16 +292,30 @@ FIXTURES = {
     "unusual": ({"bounded_buffer_solution": ONE_CONDITION_BUFFER,
                  "run_pipeline_solution": PASS_ALONG_SENTINEL}, MAX_SCORE),
     # a queue.Queue kept in a module-level dict: fifo's hidden rule check (1); polling consumers:
-    # clean_shutdown (1)
+    # clean_shutdown (1); the prediction as True (equal to 1, but a bool, not a count): refused by
+    # the visible type check (1)
     "rule_breaker": ({"bounded_buffer_solution": QUEUE_IN_A_GLOBAL,
-                      "run_pipeline_solution": POLLING_PIPELINE}, MAX_SCORE - 2),
-    # buffer: fifo 1 + no_busy_wait 1; pipeline: concurrent 1 + clean_shutdown 1
+                      "run_pipeline_solution": POLLING_PIPELINE,
+                      "predict_one_sentinel": PREDICTION_AS_BOOL}, MAX_SCORE - 3),
+    # the prediction 1; buffer: fifo 1 + no_busy_wait 1; pipeline: concurrent 1 + clean_shutdown 1
     "loses_items": ({"bounded_buffer_solution": DROPPING_BUFFER,
-                     "run_pipeline_solution": NONE_SENTINEL_PIPELINE}, 4.0),
+                     "run_pipeline_solution": NONE_SENTINEL_PIPELINE}, 7.0),
     # everything but no_busy_wait (1)
-    "busy_waits": ({"bounded_buffer_solution": POLLING_BUFFER}, 10.0),
-    # the buffer's 7; every pipeline cell times out
-    "never_stops": ({"run_pipeline_solution": NEVER_STOPS_PIPELINE}, 7.0),
+    "busy_waits": ({"bounded_buffer_solution": POLLING_BUFFER}, MAX_SCORE - 1),
+    # the prediction 1, the buffer's 7 and the break-it 2; every pipeline cell times out
+    "never_stops": ({"run_pipeline_solution": NEVER_STOPS_PIPELINE}, 10.0),
+    # a wrong prediction costs its one point and nothing else
+    "wrong_prediction": ({"predict_one_sentinel": WRONG_PREDICTION}, MAX_SCORE - 1),
+    # only the prediction, right as an expression (an int all the same): its point alone
+    "prediction_only": ({"predict_one_sentinel": PREDICTION_AS_EXPRESSION,
+                         "bounded_buffer_solution": NO_BUFFER, "run_pipeline_solution": NO_PIPELINE,
+                         "break_empty_get": NO_SCHEDULE}, 1.0),
+    # "break it" (2): a harmless schedule, an invalid one and a redefined Mailbox earn nothing ...
+    "break_it_harmless": ({"break_empty_get": HARMLESS_SCHEDULE}, MAX_SCORE - 2),
+    "break_it_invalid": ({"break_empty_get": INVALID_SCHEDULE}, MAX_SCORE - 2),
+    "break_it_redefined": ({"break_empty_get": REDEFINED_MAILBOX}, MAX_SCORE - 2),
+    # ... the breaking schedule in another notation earns both points
+    "break_it_spelled_out": ({"break_empty_get": SPELLED_OUT_SCHEDULE}, MAX_SCORE),
 }
 
 

@@ -1,8 +1,12 @@
 """Does lesson 06 autograde its fixture submissions with the expected scores, in bounded time?
 
-Points: classify_address ipv4 1, ipv6 1, invalid 1; parse_host_port
-ipv4_and_names 1, ipv6 1, bad_input 2; port_accepts open_and_refused 1,
-timeout 1, closes_sockets 1 — 10 in all.
+Points: the prediction predict_loopback_correct 1; classify_address ipv4 1,
+ipv6 1, invalid 1; parse_host_port ipv4_and_names 1, ipv6 1, bad_input 2;
+port_accepts open_and_refused 1, timeout 1, closes_sockets 1 — 11 in all.
+
+Every fixture keeps the source's prediction (the right count) unless it replaces
+``predict_loopback``: a wrong count loses that point, the right count written as
+an expression the cell computes keeps it.
 """
 
 import pytest
@@ -12,7 +16,7 @@ from tests.submissions import lesson_grading_tests
 pytestmark = pytest.mark.slow
 
 LESSON = "06-networks"
-MAX_SCORE = 10.0
+MAX_SCORE = 11.0
 
 # Checks is_private first: 127.0.0.1 and ::1 come out "private".
 PRIVATE_FIRST = '''
@@ -111,6 +115,14 @@ def parse_host_port(text, default_port=None):
     return host, port
 '''
 
+# Predictions of how many of 127.0.0.1, 127.42.0.7, ::1 and 192.168.1.1 are loopback.
+WRONG_PREDICTION = "LOOPBACK_COUNT = 2  # only 127.0.0.1 and ::1"
+LIST_PREDICTION = 'LOOPBACK_COUNT = ["127.0.0.1", "127.42.0.7", "::1"]'
+COMPUTED_PREDICTION = '''
+LOOPBACK_COUNT = sum(ipaddress.ip_address(a).is_loopback
+                     for a in ["127.0.0.1", "127.42.0.7", "::1", "192.168.1.1"])
+'''
+
 FIXTURES = {
     # student: (replacements, expected score)
     "correct": ({}, MAX_SCORE),
@@ -118,14 +130,20 @@ FIXTURES = {
     # and a timeout per address: port_accepts_timeout's hidden two-silent-addresses check (1)
     "no_strip_int_port": ({"classify_address": NO_STRIP_CLASSIFIER, "parse_host_port": INT_PORT_PARSER,
                            "port_accepts": PER_ADDRESS_TIMEOUT}, MAX_SCORE - 4),
-    # classify: invalid 1; parse: 0; port_accepts: 3
+    # classify: invalid 1; parse: 0; port_accepts: 3; the prediction 1
     "private_first_and_rsplit": ({"classify_address": PRIVATE_FIRST,
-                                  "parse_host_port": RSPLIT_PARSER}, 4.0),
+                                  "parse_host_port": RSPLIT_PARSER}, 5.0),
     # port_accepts: open_and_refused loses its hidden range check (OverflowError); timeout and
     # closes_sockets pass
-    "simple_port_check": ({"port_accepts": SIMPLE_PORT_CHECK}, 9.0),
+    "simple_port_check": ({"port_accepts": SIMPLE_PORT_CHECK}, MAX_SCORE - 1),
     # every port_accepts cell times out (call_with_timeout), the rest passes
-    "looping_port_check": ({"port_accepts": LOOPING_PORT_CHECK}, 7.0),
+    "looping_port_check": ({"port_accepts": LOOPING_PORT_CHECK}, MAX_SCORE - 3),
+    # an int, but the wrong count (127.42.0.7 left out): the prediction's point only
+    "wrong_prediction": ({"predict_loopback": WRONG_PREDICTION}, MAX_SCORE - 1),
+    # the list of addresses instead of their count: refused by the visible type check
+    "prediction_as_a_list": ({"predict_loopback": LIST_PREDICTION}, MAX_SCORE - 1),
+    # the right count, computed by the cell instead of written as a literal: full marks
+    "prediction_computed": ({"predict_loopback": COMPUTED_PREDICTION}, MAX_SCORE),
 }
 
 

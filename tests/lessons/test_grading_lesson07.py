@@ -1,12 +1,16 @@
 """Does lesson 07 autograde its fixture submissions with the expected scores, in bounded time?
 
-Points: get_daytime reply 1, pieces 2, failures 2; ThreadedDaytimeServer
-reply 1, concurrent 2, many_clients 2, rude_clients 1, stop 2 — 13 in all.
+Points: the prediction predict_first_recv_correct 1; get_daytime reply 1,
+pieces 2, failures 2; ThreadedDaytimeServer reply 1, concurrent 2,
+many_clients 2, rude_clients 1, stop 2 — 14 in all.
 
 Fixtures: a correct submission; a server that serves one client at a time
 (right replies, clean stop, but no concurrency); a server that accepts and
 never replies (it stops cleanly, but no client ever gets a line); and the
-syllabus's client (one ``recv``, no timeout, no DaytimeError).
+syllabus's client (one ``recv``, no timeout, no DaytimeError). Every fixture
+keeps the source's prediction unless it replaces ``predict_first_recv``: the
+whole line (the wrong prediction) or bytes lose that point, the right text
+built by an expression keeps it.
 """
 
 import pytest
@@ -16,7 +20,7 @@ from tests.submissions import lesson_grading_tests
 pytestmark = pytest.mark.slow
 
 LESSON = "07-daytime-client-server"
-MAX_SCORE = 13.0
+MAX_SCORE = 14.0
 
 ONE_AT_A_TIME_SERVER = '''
 class ThreadedDaytimeServer:
@@ -214,6 +218,14 @@ def get_daytime(host, port, timeout=2.0):
         raise DaytimeError("not ASCII") from None
 '''
 
+# Predictions of what the syllabus client prints after "Server response: " for the `halves` server.
+WRONG_PREDICTION = 'FIRST_RECV_TEXT = "Tuesday, February 22, 1982 17:37:43-PST"'
+BYTES_PREDICTION = 'FIRST_RECV_TEXT = b"Tuesday, Febr"'
+COMPUTED_PREDICTION = '''
+first_piece = b"Tuesday, Febr"  # sent before the server waits for `rest`
+FIRST_RECV_TEXT = first_piece.decode()
+'''
+
 FIXTURES = {
     # student: (replacements, expected score)
     "correct": ({}, MAX_SCORE),
@@ -221,12 +233,20 @@ FIXTURES = {
     "unusual": ({"ThreadedDaytimeServer": SOCKETSERVER_DAYTIME, "get_daytime": SELECTORS_CLIENT}, MAX_SCORE),
     # server: reply 1, rude_clients 1, stop 2 (no concurrency: loses 4)
     # and a client with no deadline for the whole reply: failures' trickle, 5000-byte, silence (2)
-    "one_at_a_time": ({"ThreadedDaytimeServer": ONE_AT_A_TIME_SERVER, "get_daytime": PER_RECV_TIMEOUT_CLIENT}, 7.0),
-    # server: nothing (no client ever gets a reply); client 5
-    "never_replies": ({"ThreadedDaytimeServer": NEVER_REPLYING_SERVER}, 5.0),
+    # and the prediction (1)
+    "one_at_a_time": ({"ThreadedDaytimeServer": ONE_AT_A_TIME_SERVER, "get_daytime": PER_RECV_TIMEOUT_CLIENT}, 8.0),
+    # server: nothing (no client ever gets a reply); client 5, prediction 1
+    "never_replies": ({"ThreadedDaytimeServer": NEVER_REPLYING_SERVER}, 6.0),
     # client: nothing — one recv (pieces), ConnectionRefusedError and a hang on a silent server
-    # (failures), an AF_INET socket for an IPv6 server (reply's hidden test); the server's 8 remain
-    "syllabus_client": ({"get_daytime": SYLLABUS_CLIENT}, 8.0),
+    # (failures), an AF_INET socket for an IPv6 server (reply's hidden test); the server's 8
+    # and the prediction's 1 remain
+    "syllabus_client": ({"get_daytime": SYLLABUS_CLIENT}, 9.0),
+    # a str, but the whole line: one recv is taken for the whole reply (the prediction's point only)
+    "wrong_prediction": ({"predict_first_recv": WRONG_PREDICTION}, MAX_SCORE - 1),
+    # the right text as bytes: refused by the visible type check (the client prints decoded text)
+    "prediction_as_bytes": ({"predict_first_recv": BYTES_PREDICTION}, MAX_SCORE - 1),
+    # the right text, computed from the scripted pieces: full marks
+    "prediction_computed": ({"predict_first_recv": COMPUTED_PREDICTION}, MAX_SCORE),
 }
 
 

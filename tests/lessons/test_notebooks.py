@@ -13,6 +13,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from course_lib.selfstudy.exercises import is_self_study_cell
+
 from autograder.lessons import all_lessons
 from autograder.release import MARKERS, release
 from tests.submissions import NOTEBOOKS
@@ -144,4 +146,19 @@ def test_demo_cells_are_released_as_they_are(released, lesson):
     demos = [c.source for c in source.cells if "demo" in c.metadata.get("tags", [])]
     released_sources = [c.source for c in student.cells]
     assert demos and all(d in released_sources for d in demos)
-    assert len(student.cells) == len(source.cells)
+    self_study = [c for c in source.cells if is_self_study_cell(c)]
+    assert len(student.cells) == len(source.cells) - len(self_study)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_hints_and_walkthroughs_are_not_in_the_student_version(released, lesson):
+    """Does a hint reach a student only when asked for (course hint, the hint panel)?"""
+    text = (released / lesson / f"{lesson}.ipynb").read_text(encoding="utf-8")
+    source = nbformat.read(NOTEBOOKS / lesson / f"{lesson}.ipynb", as_version=4)
+    notes = [c.source for c in source.cells if is_self_study_cell(c)]
+    assert notes
+    student = nbformat.read(released / lesson / f"{lesson}.ipynb", as_version=4)
+    visible = "\n".join(c.source for c in student.cells)
+    assert not [n for n in notes if n in visible or max(n.splitlines(), key=len) in visible]
+    assert '"hint"' not in text and '"walkthrough"' not in text

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import os
+import tempfile
 from pathlib import Path
 
 import ipywidgets as widgets
@@ -40,7 +41,12 @@ class HintPanel(widgets.VBox):
 
     def __init__(self, lesson: str, *, work: Path | str | None = None):
         self.lesson = _exercises.lesson_id(lesson)
-        self.work = _progress.work_folder(work or os.getcwd())
+        self.note = ""
+        try:
+            self.work = _progress.work_folder(work or os.getcwd())
+        except ValueError:  # the instructor's source notebook: hints still work, counted for this panel only
+            self.work = Path(tempfile.mkdtemp(prefix="course-hints-"))
+            self.note = " (not saved: this is the course's source notebook)"
         names = [e.name for e in _exercises.lesson_exercises(self.lesson)]
         self.choice = widgets.Dropdown(options=names, description="exercise")
         self.button = widgets.Button(description="Show the next hint", icon="lightbulb-o",
@@ -61,7 +67,7 @@ class HintPanel(widgets.VBox):
     def _redraw(self, exhausted: bool = False) -> None:
         exercise = _exercises.find_exercise(self.lesson, self.choice.value)
         seen = _hints.seen_hints(self.lesson, exercise.name, self.work)
-        self.status.value = (f"<span>{len(seen)} of {len(exercise.hints)} hints seen</span>")
+        self.status.value = f"<span>{len(seen)} of {len(exercise.hints)} hints seen{self.note}</span>"
         parts = [f'<div class="course-hint"><b>Hint {i} of {len(exercise.hints)}</b>{_markdown(text)}</div>'
                  for i, text in enumerate(seen, 1)]
         if exhausted or (seen and len(seen) == len(exercise.hints)):
