@@ -5,7 +5,7 @@
     hints       the next hint of an exercise, recorded as seen
 
 The CLI (``course hint``, ``course progress``, ``course solutions``) and the
-hint panel of the notebooks (:mod:`course_lib.widgets.hint_panel`) share these,
+hint panel of the notebooks (:mod:`course_lib.widgets.hints`) share these,
 so a hint seen in JupyterLab counts in the terminal too.
 """
 
