@@ -210,7 +210,7 @@ class _Run:
                 worker = self.workers[chosen]
                 if worker not in runnable:
                     raise ScheduleError(
-                        f"step {len(schedule)}: the schedule asks for thread {chosen} "
+                        f"step {len(schedule) + 1}: the schedule asks for thread {chosen} "
                         f"({worker.name}), which is {worker.status}"
                         + (f" on {worker.resource.name}" if worker.resource else ""))
                 where = _position(worker)

@@ -1,9 +1,11 @@
 """Does lesson 03 grade correct, racy and deadlocking submissions as they deserve, in bounded time?
 
 One batch of fixture submissions made from the lesson (tests/submissions.py)
-is graded once per module with `course grade`. Points: SafeCounter 4
-(counts 1, no lost update 2, stress 1), Bank 6 (basics 1, bad input 1,
-never overdrawn 2, conserves money 2).
+is graded once per module with `course grade`. Points: the prediction 1
+(predict_lost_update_correct: the counter's value after the replayed
+schedule "0x2 1x3 0"), SafeCounter 4 (counts 1, no lost update 2, stress 1),
+Bank 6 (basics 1, bad input 1, never overdrawn 2, conserves money 2), break it 2
+(break_overdraft_breaks: a schedule that overdraws the check-then-act Account) — 13.
 """
 
 import pytest
@@ -92,9 +94,19 @@ DEADLOCKING_BANK = RACY_BANK.replace(
 )
 
 NOT_ATTEMPTED = {
+    "predict_lost_update": "# Your prediction, before you run the replay below (FINAL_COUNTER_VALUE, an int):\n"
+                           "raise NotImplementedError()",
     "SafeCounter": "class SafeCounter:\n    def __init__(self):\n        raise NotImplementedError()",
     "Bank": "class Bank:\n    def __init__(self, balances):\n        raise NotImplementedError()",
+    "break_overdraft": "raise NotImplementedError()",
 }
+
+# The prediction: the naive answer (each call counted, the lost update not seen) is wrong; the
+# right number written as an expression counts; the right number written as a str does not (the
+# question asks for an int, and the visible check says so).
+WRONG_PREDICTION = "FINAL_COUNTER_VALUE = 2"
+PREDICTION_AS_EXPRESSION = "FINAL_COUNTER_VALUE = 2 - 1  # two increments, one of them lost"
+PREDICTION_AS_STR = 'FINAL_COUNTER_VALUE = "1"'
 
 # Correct in another style: one lock for the whole class (coarse, but every
 # increment is atomic), and a bank whose transfer composes withdraw and
@@ -175,22 +187,57 @@ class SafeCounter:
         return self._count
 '''
 
+MAX_SCORE = 13.0
+
+# "break it" (2 points): schedules for the check-then-act Account of course_lib.breakit.
+HARMLESS_SCHEDULE = 'OVERDRAFT_SCHEDULE = "0x7 1"'           # alice finishes first: bob is refused
+FINISHED_THREAD_SCHEDULE = 'OVERDRAFT_SCHEDULE = "0x7 1x4 0"'  # names alice after she has finished
+SPELLED_OUT_SCHEDULE = 'OVERDRAFT_SCHEDULE = "0 0 0 0 1 1 1 1"'  # 0x4 1x4: both pass the check
+# A str that "splits" into the breaking schedule: only a plain str is read as a schedule.
+FAKE_STR_SCHEDULE = """
+class Schedule(str):
+    def split(self, *args):
+        return ["0", "0", "0", "1", "1", "1", "0"]
+
+OVERDRAFT_SCHEDULE = Schedule("0x7 1")
+"""
+# Reaching for the program the schedule is judged on: the policy refuses the cell.
+TAMPERED_PROGRAM = """
+from course_lib import breakit
+breakit.OVERDRAFT = breakit.OPPOSITE_LOCKS
+OVERDRAFT_SCHEDULE = "0x2 1x2"
+"""
+
 FIXTURES = {
     # student: (replacements, allowed scores)
-    "correct": ({}, {10.0}),
-    # Deadlocking bank: bad input 1 (basics times out, the explorations report the one-thread
-    # deadlock); with a lock per call the counter keeps counts 1, and stress 1 when it misses the race
-    "deadlocking_lock_per_call": ({"Bank": DEADLOCKING_BANK, "SafeCounter": LOCK_PER_CALL}, {2.0, 3.0}),
+    "correct": ({}, {MAX_SCORE}),
+    # Deadlocking bank: prediction 1 + bad input 1 (basics times out, the explorations report the
+    # one-thread deadlock); with a lock per call the counter keeps counts 1, and stress 1 when it
+    # misses the race
+    "deadlocking_lock_per_call": ({"Bank": DEADLOCKING_BANK, "SafeCounter": LOCK_PER_CALL}, {5.0, 6.0}),
     # Correct in another style (a class-level lock; an RLock bank): full marks.
-    "unusual": ({"SafeCounter": CLASS_LOCK_COUNTER, "Bank": RLOCK_BANK}, {10.0}),
-    # Racy: counts 1 + bank basics 1 + bad input 1; the two stress cells may
+    "unusual": ({"SafeCounter": CLASS_LOCK_COUNTER, "Bank": RLOCK_BANK}, {MAX_SCORE}),
+    # Racy: prediction 1 + counts 1 + bank basics 1 + bad input 1; the two stress cells may
     # pass or fail (a plain stress run rarely catches the race on CPython 3.11),
     # the schedule explorations always fail.
-    "racy": ({"SafeCounter": RACY_COUNTER, "Bank": RACY_BANK}, {3.0, 4.0}),
+    "racy": ({"SafeCounter": RACY_COUNTER, "Bank": RACY_BANK}, {6.0, 7.0}),
     "unattempted": (NOT_ATTEMPTED, {0.0}),
+    # Everything right but the prediction: only the prediction's point is lost.
+    "wrong_prediction": ({"predict_lost_update": WRONG_PREDICTION}, {MAX_SCORE - 1}),
+    # The right prediction, computed: full marks.
+    "prediction_as_expression": ({"predict_lost_update": PREDICTION_AS_EXPRESSION}, {MAX_SCORE}),
+    # The right number as a str: refused by the visible type check, so the prediction's point is lost.
+    "prediction_as_str": ({"predict_lost_update": PREDICTION_AS_STR}, {MAX_SCORE - 1}),
+    # Break it: a harmless schedule, one naming a finished thread, a str subclass and a tampered
+    # program each lose the 2 points; the breaking schedule written step by step earns them.
+    "break_it_harmless": ({"break_overdraft": HARMLESS_SCHEDULE}, {MAX_SCORE - 2}),
+    "break_it_finished_thread": ({"break_overdraft": FINISHED_THREAD_SCHEDULE}, {MAX_SCORE - 2}),
+    "break_it_fake_str": ({"break_overdraft": FAKE_STR_SCHEDULE}, {MAX_SCORE - 2}),
+    "break_it_tampered": ({"break_overdraft": TAMPERED_PROGRAM}, {MAX_SCORE - 2}),
+    "break_it_spelled_out": ({"break_overdraft": SPELLED_OUT_SCHEDULE}, {MAX_SCORE}),
 }
 
 
 # The batch is graded once per module; each fixture's row is checked, and the batch's time.
 graded, test_fixture_gets_its_expected_score, test_the_batch_is_graded_in_bounded_time = lesson_grading_tests(
-    LESSON, FIXTURES, "--jobs", "2", max_score=10.0, within=240, check_status=False, timeout=600)
+    LESSON, FIXTURES, "--jobs", "2", max_score=MAX_SCORE, within=300, check_status=False, timeout=600)

@@ -92,8 +92,8 @@ NO_PHILOSOPHER = "def philosopher(table, seat, meals):\n    raise NotImplemented
 NO_SCHEDULE = "raise NotImplementedError()"
 # "break it": each transfer runs to its end in turn: valid, no deadlock ...
 HARMLESS_SCHEDULE = 'DEADLOCK_SCHEDULE = "0x3 1x3"'
-# ... names to_current while it waits for the lock to_savings holds ...
-INVALID_SCHEDULE = 'DEADLOCK_SCHEDULE = "0x2 1x2 0"'
+# ... names to_current again (step 6) while it waits for the lock to_savings holds ...
+INVALID_SCHEDULE = 'DEADLOCK_SCHEDULE = "0x2 1x2 0 0"'
 # ... the other thread first: a deadlock all the same
 OTHER_ORDER_SCHEDULE = 'DEADLOCK_SCHEDULE = "1x2 0x2"'
 

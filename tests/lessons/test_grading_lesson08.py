@@ -3,9 +3,12 @@
 One batch, graded once per module: a correct submission; a room whose
 broadcast deadlocks (it takes its non-reentrant lock twice, so the first
 join notice freezes the room with the lock held); a client whose receive
-thread never reads; and the untouched student version (stubs raising
-NotImplementedError). Points: ChatRoom join_and_broadcast 3, leave 3,
-many_clients 2, stop 2; RoomClient receives_lines 2, send 1, close 2 — 15.
+thread never reads; a room that echoes with a client that takes a recv for
+a line; correct solutions in other styles; a wrong prediction and a right
+one written another way. Points: the prediction 1
+(predict_line_framing_correct: the lines LineSplitter's second feed
+returns); ChatRoom join_and_broadcast 3, leave 3, many_clients 2, stop 2;
+RoomClient receives_lines 2, send 1, close 2 — 16.
 """
 
 import pytest
@@ -15,7 +18,7 @@ from tests.submissions import lesson_grading_tests, source_notebook
 pytestmark = pytest.mark.slow
 
 LESSON = "08-two-way-chat"
-MAX_SCORE = 15.0
+MAX_SCORE = 16.0
 
 DEADLOCKING_ROOM = '''
 class ChatRoom:
@@ -272,6 +275,13 @@ ONE_RECV_PER_LINE_CLIENT = _reference("RoomClient_solution").replace(
                     self.lines.put(line.rstrip(b"\\r").decode("utf-8", "replace"))""",
     """                self.lines.put(chunk.rstrip(b"\\r\\n").decode("utf-8", "replace"))""")
 
+# The prediction (the lines the second LineSplitter.feed returns): the chunk taken for a line is
+# wrong; the same lines in a tuple, one of them built from the two chunks, count; the right lines
+# as str do not (the splitter gives bytes, and the visible check says so).
+WRONG_PREDICTION = 'SECOND_FEED_LINES = [b"you?", b"hello", b"bye"]'
+PREDICTION_AS_TUPLE = 'SECOND_FEED_LINES = (b"how are " + b"you?", b"hello", b"bye")'
+PREDICTION_AS_STR = 'SECOND_FEED_LINES = ["how are you?", "hello", "bye"]'
+
 FIXTURES = {
     # student: (replacements, expected score)
     "correct": ({}, MAX_SCORE),
@@ -281,10 +291,16 @@ FIXTURES = {
                               MAX_SCORE - 7),
     # correct in other styles (socketserver; a buffered file): full marks
     "unusual": ({"ChatRoom_solution": SOCKETSERVER_ROOM, "RoomClient_solution": FILE_READING_CLIENT}, MAX_SCORE),
-    # every ChatRoom cell fails in bounded time; the client's 5 points stay
-    "deadlocks_on_broadcast": ({"ChatRoom_solution": DEADLOCKING_ROOM}, 5.0),
-    # the room's 10, and RoomClient_send (1): nothing is ever received or joined
-    "never_reads": ({"RoomClient_solution": NEVER_READS_CLIENT}, 11.0),
+    # every ChatRoom cell fails in bounded time; the client's 5 points stay, and the prediction,
+    # right but written as str, is refused
+    "deadlocks_on_broadcast": ({"ChatRoom_solution": DEADLOCKING_ROOM, "predict_line_framing": PREDICTION_AS_STR},
+                               5.0),
+    # the prediction (1), the room's 10, and RoomClient_send (1): nothing is ever received or joined
+    "never_reads": ({"RoomClient_solution": NEVER_READS_CLIENT}, 12.0),
+    # everything right but the prediction: only its point is lost
+    "wrong_prediction": ({"predict_line_framing": WRONG_PREDICTION}, MAX_SCORE - 1),
+    # the right lines in a tuple, one of them computed: full marks
+    "prediction_as_tuple": ({"predict_line_framing": PREDICTION_AS_TUPLE}, MAX_SCORE),
 }
 
 
