@@ -77,13 +77,17 @@ def widget_cell(student_release, lesson: str, needle: str, what: str):
     return cell
 
 
-def show_widget(lab_page, open_lesson, lesson: str, cell):
-    """Open the lesson, run it up to and including ``cell``; return (panel id, cell index, cell locator)."""
+def show_widget(lab_page, open_lesson, lesson: str, cell, exercise: dict):
+    """Open the lesson, run it up to and including ``cell``; return (panel id, cell index, cell locator).
+
+    ``exercise`` ({cell id: is exercise}, the ``exercise_cells`` fixture's entry for the lesson) names
+    the cells that may fail in the student version: a prediction not yet written, its test."""
     panel_id = open_lesson(lesson)
     index = lablib.run_up_to(lab_page, panel_id, cell.id)
     located = lablib.cell_locator(lab_page, panel_id, index)
     located.locator(".jp-OutputArea-output .jupyter-widgets").first.wait_for(timeout=lablib.WIDGET_MS)
-    errors = [c for c in lablib.cell_report(lab_page, panel_id)[: index + 1] if c["errors"]]
+    errors = [c for c in lablib.cell_report(lab_page, panel_id)[: index + 1]
+              if c["errors"] and not exercise.get(c["id"], False)]
     assert not errors, f"{lesson}: cells before the widget failed:\n{describe(errors)}"
     return panel_id, index, located
 
@@ -100,11 +104,11 @@ def wait_for_text(page, locator, pattern: str, timeout: int = lablib.WIDGET_MS) 
     return locator.inner_text()
 
 
-def test_producer_consumer_sliders_change_the_live_plot(lab_page, open_lesson, student_release):
+def test_producer_consumer_sliders_change_the_live_plot(lab_page, open_lesson, student_release, exercise_cells):
     """Lesson 04: does Start run the demo, and does moving the producers slider to 0 drain the queue in the plot?"""
     lesson = "04-producer-consumer"
     cell = widget_cell(student_release, lesson, "producer_consumer_demo(", "producer/consumer demo")
-    panel_id, index, located = show_widget(lab_page, open_lesson, lesson, cell)
+    panel_id, index, located = show_widget(lab_page, open_lesson, lesson, cell, exercise_cells[lesson])
     sliders = located.locator(".widget-slider")
     assert sliders.count() >= 5, "the demo shows its five sliders"
     status = located.locator(".widget-html code").first
@@ -134,11 +138,11 @@ def test_producer_consumer_sliders_change_the_live_plot(lab_page, open_lesson, s
     assert located.get_by_role("button", name="Start").is_enabled(), "Start is enabled again after Stop"
 
 
-def test_chat_panel_sends_and_shows_the_reply(lab_page, open_lesson, student_release):
+def test_chat_panel_sends_and_shows_the_reply(lab_page, open_lesson, student_release, exercise_cells):
     """Lesson 08: does the chat panel send what is typed and show the in-kernel bot's reply?"""
     lesson = "08-two-way-chat"
     cell = widget_cell(student_release, lesson, "ChatPanel(", "chat panel")
-    panel_id, index, located = show_widget(lab_page, open_lesson, lesson, cell)
+    panel_id, index, located = show_widget(lab_page, open_lesson, lesson, cell, exercise_cells[lesson])
     wait_for_text(lab_page, located.locator(".chat-status"), r"^connected to ")
     messages = located.locator("textarea")
     replies_before = messages.input_value().count("@you")
@@ -158,10 +162,10 @@ def test_chat_panel_sends_and_shows_the_reply(lab_page, open_lesson, student_rel
 
 
 @pytest.mark.parametrize("lesson", ["07-daytime-client-server"])
-def test_server_panel_stops_a_server(lesson, lab_page, open_lesson, student_release):
+def test_server_panel_stops_a_server(lesson, lab_page, open_lesson, student_release, exercise_cells):
     """Lessons 06/07: does the server control panel list a running server and stop it with its button?"""
     cell = widget_cell(student_release, lesson, "ServerPanel(", "server control panel")
-    panel_id, index, located = show_widget(lab_page, open_lesson, lesson, cell)
+    panel_id, index, located = show_widget(lab_page, open_lesson, lesson, cell, exercise_cells[lesson])
     rows = located.locator(".widget-hbox").filter(has=lab_page.get_by_role("button", name="Stop", exact=True))
     running = rows.filter(has_text=re.compile(r"\brunning\b"))
     if running.count() == 0:
