@@ -152,3 +152,19 @@ def test_solutions_never_overwrite_a_file(tmp_path):
     target.symlink_to(tmp_path / "victim")
     result = course("solutions", "01", "--out", str(link), "--force")
     assert result.returncode == 2 and not (tmp_path / "victim").exists()
+
+
+def test_solutions_ask_only_about_exercises_not_yet_checked(tmp_path, monkeypatch):
+    """Is the learner asked once per unchecked exercise, and does a yes write that one?"""
+    from autograder import lessons, solutions
+
+    monkeypatch.setenv("COURSE_NOTEBOOKS", str(MINI_COURSE))  # where course_lib reads exercises
+    resolve = lessons.resolve
+    monkeypatch.setattr(solutions.lessons_mod, "resolve", lambda names: resolve(names, MINI_COURSE))
+    progress.record_check(tmp_path, LESSON, {"double": (0, 1)}, hidden=False)  # checked, even failing
+    asked = []
+    written = solutions.solutions(["01"], out=tmp_path / "out", work=tmp_path, say=lambda _: None,
+                                  confirm=lambda lesson, name: asked.append(name) or True)
+    assert asked == ["total"]
+    text = written[0].read_text()
+    assert "return 2 * x" in text and "return sum(items)" in text

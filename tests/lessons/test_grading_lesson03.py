@@ -241,3 +241,17 @@ FIXTURES = {
 # The batch is graded once per module; each fixture's row is checked, and the batch's time.
 graded, test_fixture_gets_its_expected_score, test_the_batch_is_graded_in_bounded_time = lesson_grading_tests(
     LESSON, FIXTURES, "--jobs", "2", max_score=MAX_SCORE, within=300, check_status=False, timeout=600)
+
+
+@pytest.mark.parametrize("student,words", [
+    ("break_it_harmless", ["kept its promise", "balance = 20", "What your schedule did", "Goal:"]),
+    ("break_it_finished_thread", ["not a valid schedule", "had finished"]),
+])
+def test_break_it_feedback_says_what_the_schedule_did(graded, tmp_path_factory, student, words):
+    """Does a schedule that earns nothing come back with why: its final state, or its invalid step?"""
+    import html
+
+    pages = list(tmp_path_factory.getbasetemp().glob(f"graded-03*/feedback/{student}/{LESSON}/*.html"))
+    assert pages, "no feedback page"
+    text = html.unescape(pages[0].read_text(encoding="utf-8"))
+    assert all(w in text for w in words), [w for w in words if w not in text]
