@@ -196,7 +196,7 @@ def parse(program: Program, schedule) -> list[int]:
     if type(schedule) is not str:
         raise ValueError(f"write the schedule as a str such as \"0x2 1x3 0\", not a {type(schedule).__name__}")
     steps: list[int] = []
-    for token in schedule.replace(",", " ").split():
+    for token in schedule.lower().replace(",", " ").split():
         thread, x, times = token.partition("x")
         if not thread.isdigit() or (x and not times.isdigit()) or (x and int(times) == 0):
             raise ValueError(f"{token!r} is not a step: write a thread number, or NxK for thread N "

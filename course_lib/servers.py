@@ -17,6 +17,10 @@ models that with the shape of the standard library's ``socketserver``::
                                 run by background(fn) and stoppable even
                                 while it blocks in accept()
 
+    AsyncioServer               asyncio.start_server on a fresh event loop in
+    run_in_loop(coro_fn)        its own thread (the kernel's thread already
+                                runs a loop); in course_lib.loops
+
     start(server, name)         the registry (course_lib.registry): one server
     running(), stop_all()       per name, so re-running a cell replaces it
 
@@ -76,6 +80,9 @@ __all__ = [
     "ScriptedServer",
     "BackgroundJob",
     "background",
+    "AsyncioServer",
+    "run_in_loop",
+    "LoopJob",
     "family_for",
     # the registry
     "start",
@@ -494,9 +501,15 @@ class ScriptedServer(BackgroundServer):
 
 def __getattr__(name: str):
     """``servers.background``, ``servers.BackgroundJob`` and ``servers.ServerStopped`` live in
-    :mod:`course_lib.background` (imported on first use: it imports this module)."""
+    :mod:`course_lib.background` (imported on first use: it imports this module);
+    ``servers.AsyncioServer``, ``servers.run_in_loop`` and ``servers.LoopJob`` live in
+    :mod:`course_lib.loops` (imported on first use: it imports asyncio)."""
     if name in ("background", "BackgroundJob", "ServerStopped"):
         from . import background as module
+
+        return getattr(module, name)
+    if name in ("AsyncioServer", "run_in_loop", "LoopJob"):
+        from . import loops as module
 
         return getattr(module, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,7 +15,7 @@ from course_lib import breakit
 from course_lib.grading import CheckFailed
 
 BREAKING = {
-    "overdraft": ["0x3 1x3 0", "0x4 1x4"],            # both checks pass before either withdraws
+    "overdraft": ["0x3 1x3 0", "0x4 1x4", " 0X3,1X3\n0 "],  # both checks pass before either withdraws
     "empty_get": ["0x3 1 2x3 0 1 0 2x2", "0x3 1 2x3 0 1"],  # b takes 'first' before a wakes
     "opposite_locks": ["0x2 1x2", "1x2 0x2"],         # each holds its first lock
 }
