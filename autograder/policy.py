@@ -65,6 +65,7 @@ LESSON_POLICY: dict[str, dict] = {
            "attributes": {"os": {"getpid", "getppid", "cpu_count"}}},
     "07": {"modules": {"course_lib.servers"}},
     "08": {"modules": {"course_lib.chat"}},
+    "10": {"modules": {"asyncio", "course_lib.servers", "course_lib.chat"}},
 }
 
 #: Names of the course's helper modules the notebooks import: solutions may read
