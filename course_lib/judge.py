@@ -72,7 +72,7 @@ PROTECTED = ("builtins", "threading", "socket", "queue", "time", "select", "sele
              "course_lib.handles", "course_lib.registry", "course_lib.listeners", "course_lib.sockets",
              "course_lib.breakit", "course_lib.selfstudy", "course_lib.selfstudy.exercises",
              "course_lib.selfstudy.progress", "course_lib.selfstudy.hints", "course_lib.loops",
-             "course_lib.daytime_styles", "course_lib.loadtest")
+             "course_lib.daytime_styles", "course_lib.loadtest", "course_lib.puzzles")
 _MAX_FRAMES = 60
 _MAX_EVENTS = 50
 
