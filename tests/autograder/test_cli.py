@@ -68,11 +68,15 @@ def test_check_names_a_forbidden_construct_before_hand_in(tmp_path):
 
 @pytest.mark.slow
 def test_solutions_never_overwrite_a_learners_folder(tmp_path):
-    """Does `course solutions` write the source lesson once and refuse to overwrite it?"""
-    proc = run_course("solutions", "01", "--out", str(tmp_path), notebooks=MINI_COURSE)
+    """Does `course solutions` write worked solutions once, beside a learner's work, and refuse again?"""
+    (tmp_path / "01-mini").mkdir()
+    (tmp_path / "01-mini" / "01-mini.ipynb").write_text("my work")
+    proc = run_course("solutions", "01", "--out", str(tmp_path), "--force", notebooks=MINI_COURSE)
     assert proc.returncode == 0, proc.stderr
-    assert "BEGIN SOLUTION" in (tmp_path / "01-mini" / "01-mini.ipynb").read_text()
-    again = run_course("solutions", "01", "--out", str(tmp_path), notebooks=MINI_COURSE)
+    written = (tmp_path / "01-mini" / "01-mini-solutions.ipynb").read_text()
+    assert "return 2 * x" in written and "BEGIN SOLUTION" not in written
+    assert (tmp_path / "01-mini" / "01-mini.ipynb").read_text() == "my work"
+    again = run_course("solutions", "01", "--out", str(tmp_path), "--force", notebooks=MINI_COURSE)
     assert again.returncode == 2 and "exists" in again.stderr
 
 

@@ -234,7 +234,9 @@ def test_each_student_sees_only_their_own_feedback(round_trip):
     """Does each student fetch exactly one feedback file, showing their own total and no other's?"""
     cases = round_trip["cases"]
     assert sorted(round_trip["staged"]) == sorted(cases)
-    totals = {student: f"(Score: {score:.1f} / 10.0)" for student, (_, score) in cases.items()}
+    from tests.lessons.test_grading_lesson06 import MAX_SCORE
+
+    totals = {student: f"(Score: {score:.1f} / {MAX_SCORE:.1f})" for student, (_, score) in cases.items()}
     assert len(set(totals.values())) == len(totals)  # the three totals differ, so they identify
     for student, own in totals.items():
         texts = round_trip["feedback"][student]
