@@ -349,11 +349,20 @@ async def _bind_in_two_kernels(runtime: Path, submission: Path) -> list[str]:
     return replies
 
 
+def run_in_own_thread(coroutine, timeout: float = 180):
+    """asyncio.run on a thread of its own: this pytest worker's main thread may already run an event
+    loop (Playwright's sync API keeps one running there for the browser tests' whole session)."""
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="sandbox-test-loop") as pool:
+        return pool.submit(asyncio.run, coroutine).result(timeout)
+
+
 def test_two_sandboxed_kernels_both_bind_port_12345(short_tmp):
     """Can two kernels graded at the same time both listen on 127.0.0.1:12345?"""
     submission = short_tmp / "sub" / LESSON
     submission.mkdir(parents=True)
-    replies = asyncio.run(_bind_in_two_kernels(short_tmp / "runtime", submission))
+    replies = run_in_own_thread(_bind_in_two_kernels(short_tmp / "runtime", submission))
     assert replies == ["ok:bound ping", "ok:bound ping", "alive=[True, True]", "seen=True",
                        "ipc left=[]"]
     assert sandbox_processes(short_tmp) == []
