@@ -8,35 +8,24 @@ import subprocess
 import threading
 import time
 
-import psutil
 import pytest
 
 from course_lib import daytime_styles as styles
 from course_lib import servers
 from course_lib.grading import read_until_closed
 from course_lib.handles import PortInUseError
-from tests.waiting import assert_no_new_threads, threads_now, wait_until
+from tests.waiting import nothing_left_behind, wait_until
 
 TCP_STYLES = [styles.ThreadPerClientDaytime, styles.SelectorsDaytime, styles.AsyncioDaytime]
 ONE_THREAD = [styles.SelectorsDaytime, styles.AsyncioDaytime]
 RFC867 = re.compile(rb"^[A-Z][a-z]+day, [A-Z][a-z]+ \d\d, \d{4} \d\d:\d\d:\d\d-\S+\r\n$")
 
 
-def _fds_and_sockets():
-    proc = psutil.Process()
-    return proc.num_fds(), len(proc.net_connections(kind="all"))
-
-
 @pytest.fixture(autouse=True)
 def _no_leaks():
     """Every test leaves no thread, fd or socket behind."""
-    before_threads = threads_now()
-    before = _fds_and_sockets()
-    yield
-    servers.stop_all(timeout=2.0)
-    assert_no_new_threads(before_threads)
-    assert wait_until(lambda: _fds_and_sockets() <= before, timeout=3.0), \
-        f"fds/sockets before {before}, after {_fds_and_sockets()}"
+    with nothing_left_behind(kind="all"):
+        yield
 
 
 def _read_all(sock: socket.socket, timeout: float = 10.0) -> bytes:

@@ -11,31 +11,20 @@ import threading
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 
 from course_lib import daytime_styles as styles
 from course_lib import loadtest, servers
-from tests.waiting import assert_no_new_threads, threads_now, wait_until
+from tests.waiting import nothing_left_behind, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _fds_and_sockets():
-    proc = psutil.Process()
-    return proc.num_fds(), len(proc.net_connections(kind="inet"))
 
 
 @pytest.fixture(autouse=True)
 def _no_leaks():
     """Every test leaves no thread, fd or socket behind."""
-    before_threads = threads_now()
-    before = _fds_and_sockets()
-    yield
-    servers.stop_all(timeout=2.0)
-    assert_no_new_threads(before_threads)
-    assert wait_until(lambda: _fds_and_sockets() <= before, timeout=3.0), \
-        f"fds/sockets before {before}, after {_fds_and_sockets()}"
+    with nothing_left_behind(kind="inet"):
+        yield
 
 
 def _closed_port() -> tuple:

@@ -8,31 +8,19 @@ import subprocess
 import threading
 import time
 
-import psutil
 import pytest
 
 from course_lib import loops, servers
 from course_lib.grading import read_until_closed
 from course_lib.handles import HandlerError, PortInUseError, StopTimeout
-from tests.waiting import assert_no_new_threads, threads_now, wait_until
-
-
-def _fds_and_sockets():
-    proc = psutil.Process()
-    return proc.num_fds(), len(proc.net_connections(kind="inet"))
+from tests.waiting import nothing_left_behind, wait_until
 
 
 @pytest.fixture(autouse=True)
 def _no_leaks():
     """Every test leaves no thread, fd or socket behind (and nothing registered)."""
-    servers.stop_all(timeout=2.0)
-    before_threads = threads_now()
-    before = _fds_and_sockets()
-    yield
-    servers.stop_all(timeout=2.0)
-    assert_no_new_threads(before_threads)
-    assert wait_until(lambda: _fds_and_sockets() <= before, timeout=3.0), \
-        f"fds/sockets before {before}, after {_fds_and_sockets()}"
+    with nothing_left_behind(kind="inet"):
+        yield
 
 
 async def _echo(reader, writer):
@@ -75,16 +63,19 @@ def test_start_and_stop_leave_no_thread_and_no_socket():
     with loops.AsyncioServer(_hello):  # warm up asyncio's lazily created objects
         pass
     threads_before = threading.active_count()
-    before = _fds_and_sockets()
-    for _ in range(20):
-        server = loops.AsyncioServer(_hello).start()
-        assert len(server.threads()) == 1
-        with socket.create_connection(server.address, timeout=3) as sock:
-            assert read_until_closed(sock, timeout=3) == b"hello\r\n"
-        server.stop(timeout=3)
-        assert server.threads() == []
+    with nothing_left_behind():
+        for _ in range(20):
+            _serve_once()
     assert threading.active_count() == threads_before
-    assert wait_until(lambda: _fds_and_sockets() <= before, timeout=3), (before, _fds_and_sockets())
+
+
+def _serve_once():
+    server = loops.AsyncioServer(_hello).start()
+    assert len(server.threads()) == 1
+    with socket.create_connection(server.address, timeout=3) as sock:
+        assert read_until_closed(sock, timeout=3) == b"hello\r\n"
+    server.stop(timeout=3)
+    assert server.threads() == []
 
 
 def test_a_handler_exception_lands_in_the_log_not_in_the_cell(capfd):
