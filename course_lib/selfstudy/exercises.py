@@ -23,11 +23,11 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["SELF_STUDY_TAGS", "Exercise", "notebooks_folder", "source_notebook", "lesson_id",
+__all__ = ["SELF_STUDY_TAGS", "LESSON_ID", "Exercise", "notebooks_folder", "source_notebook", "lesson_id",
            "lesson_exercises", "find_exercise", "is_self_study_cell"]
 
 SELF_STUDY_TAGS = frozenset({"hint", "walkthrough"})
-_LESSON_ID = re.compile(r"^\d\d-[a-z0-9-]+$")
+LESSON_ID = re.compile(r"^\d\d-[a-z0-9-]+$")  # a lesson folder: NN-topic
 
 
 @dataclass
@@ -55,7 +55,7 @@ def lesson_id(name: str, notebooks: Path | None = None) -> str:
     """'03', '03-race-conditions-and-locks' or a path ending in it -> the lesson id."""
     notebooks = notebooks or notebooks_folder()
     name = str(name).rstrip("/").split("/")[-1]
-    known = sorted(p.name for p in notebooks.iterdir() if p.is_dir() and _LESSON_ID.match(p.name)) \
+    known = sorted(p.name for p in notebooks.iterdir() if p.is_dir() and LESSON_ID.match(p.name)) \
         if notebooks.is_dir() else []
     for lesson in known:
         if name == lesson or name == lesson.split("-", 1)[0]:

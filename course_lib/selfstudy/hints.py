@@ -14,7 +14,7 @@ from pathlib import Path
 from . import progress
 from .exercises import find_exercise, lesson_id
 
-__all__ = ["Hint", "next_hint", "seen_hints"]
+__all__ = ["Hint", "next_hint"]
 
 
 @dataclass
@@ -47,9 +47,3 @@ def next_hint(lesson: str, exercise: str, work: Path) -> Hint:
     progress.record_hint(work, lesson, found.name, seen + 1)
     return Hint(lesson, found.name, seen + 1, len(found.hints), found.hints[seen])
 
-
-def seen_hints(lesson: str, exercise: str, work: Path) -> list[str]:
-    """The hints of ``exercise`` already seen in ``work`` (to show them again)."""
-    lesson = lesson_id(lesson)
-    found = find_exercise(lesson, exercise)
-    return found.hints[: progress.hints_seen(work, lesson, found.name)]

@@ -19,18 +19,16 @@ import contextlib
 import fcntl
 import json
 import os
-import re
 import tempfile
 import time
 from pathlib import Path
 
-from .exercises import notebooks_folder
+from .exercises import LESSON_ID, notebooks_folder
 
 __all__ = ["FILE_NAME", "work_folder", "load", "record_check", "record_hint", "hints_seen"]
 
 FILE_NAME = ".course-progress.json"
 VERSION = 1
-_LESSON_ID = re.compile(r"^\d\d-[a-z0-9-]+$")
 
 
 def work_folder(start: Path | str | None = None) -> Path:
@@ -43,7 +41,7 @@ def work_folder(start: Path | str | None = None) -> Path:
     here = Path(start or os.getcwd()).resolve()
     if here.is_file() or here.suffix == ".ipynb":
         here = here.parent
-    if _LESSON_ID.match(here.name):
+    if LESSON_ID.match(here.name):
         here = here.parent
     repo = notebooks_folder().parent
     if here == repo:
@@ -65,7 +63,7 @@ def _clean(data, notes: list[str]) -> dict:
         return _empty()
     clean = _empty()
     for lesson, exercises in data["lessons"].items():
-        if not (isinstance(lesson, str) and _LESSON_ID.match(lesson) and isinstance(exercises, dict)):
+        if not (isinstance(lesson, str) and LESSON_ID.match(lesson) and isinstance(exercises, dict)):
             notes.append(f"dropped a malformed entry for {lesson!r}")
             continue
         for name, entry in exercises.items():

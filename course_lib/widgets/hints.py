@@ -47,8 +47,8 @@ class HintPanel(widgets.VBox):
         except ValueError:  # the instructor's source notebook: hints still work, counted for this panel only
             self.work = Path(tempfile.mkdtemp(prefix="course-hints-"))
             self.note = " (not saved: this is the course's source notebook)"
-        names = [e.name for e in _exercises.lesson_exercises(self.lesson)]
-        self.choice = widgets.Dropdown(options=names, description="exercise")
+        self._exercises = {e.name: e for e in _exercises.lesson_exercises(self.lesson)}  # read once
+        self.choice = widgets.Dropdown(options=list(self._exercises), description="exercise")
         self.button = widgets.Button(description="Show the next hint", icon="lightbulb-o",
                                      button_style="info")
         self.status = widgets.HTML()
@@ -65,8 +65,8 @@ class HintPanel(widgets.VBox):
         return hint
 
     def _redraw(self, exhausted: bool = False) -> None:
-        exercise = _exercises.find_exercise(self.lesson, self.choice.value)
-        seen = _hints.seen_hints(self.lesson, exercise.name, self.work)
+        exercise = self._exercises[self.choice.value]
+        seen = exercise.hints[: _progress.hints_seen(self.work, self.lesson, exercise.name)]
         self.status.value = f"<span>{len(seen)} of {len(exercise.hints)} hints seen{self.note}</span>"
         parts = [f'<div class="course-hint"><b>Hint {i} of {len(exercise.hints)}</b>{_markdown(text)}</div>'
                  for i, text in enumerate(seen, 1)]
