@@ -9,6 +9,7 @@ leaves in the kernel what decides or guards a verdict:
     runner     runs each test itself (never as an IPython cell) and calls functions for the grader
     wire       values as data between kernel and grader (exact types; anything else is opaque)
     integrity  sealed modules, who is writing (course, cell or library), the protected snapshot
+    ownership  a method's self is its own class's instance, for classes made in cells
     audit      the PEP 578 audit hook: class changes from cells refused, interpreter access reported
     seccomp    the filter that refuses new processes in lessons whose exercises start none
     relay      the byte relay between the grader and the sandbox's loopback (its own process)

@@ -38,7 +38,7 @@ import threading
 import time
 import types
 
-from . import wire
+from . import walk, wire
 from .integrity import TEST_FILE
 
 __all__ = ["serve", "compile_test", "describe_failure"]
@@ -236,7 +236,15 @@ def serve(send, requests, *, tests: dict, user_ns: dict, modules: dict, snapshot
     def integrity(request: dict) -> dict:
         return {"changed": snapshot.changed()}
 
-    handlers = {"test": run_test, "describe": describe, "call": call, "integrity": integrity}
+    def reachability(request: dict) -> dict:
+        finished, outcome, _ = bounded(lambda: walk.run(request, user_ns=user_ns, modules=modules),
+                                       float(request.get("seconds", 120)) + 30, "judge-walk")
+        if not finished or "error" in outcome:
+            return {"status": "error", "message": repr(outcome.get("error", "the walk did not finish"))}
+        return outcome["value"]
+
+    handlers = {"test": run_test, "describe": describe, "call": call, "integrity": integrity,
+                "walk": reachability}
 
     def answer(request: dict) -> None:
         handler = handlers.get(request.get("op"))

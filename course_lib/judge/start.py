@@ -12,7 +12,8 @@ Run by the grader as ``python -P -m course_lib.judge --channel PATH
    (:mod:`course_lib.judge.integrity`);
 4. in a lesson whose exercises start no process, load the seccomp filter
    that refuses them (:mod:`course_lib.judge.seccomp`);
-5. install the audit hook (:mod:`course_lib.judge.audit`);
+5. guard the classes cells will make (:mod:`course_lib.judge.ownership`) and install the
+   audit hook (:mod:`course_lib.judge.audit`);
 6. start ipykernel, delete its connection file once read (it holds the key
    that signs messages to the kernel), and serve the runner
    (:mod:`course_lib.judge.runner`) on a thread of its own.
@@ -30,7 +31,7 @@ import subprocess
 import sys
 import threading
 
-from . import audit, channel, integrity, runner, seccomp
+from . import audit, channel, integrity, ownership, runner, seccomp
 
 __all__ = ["main", "USAGE"]
 
@@ -70,6 +71,7 @@ def main(argv: list[str] | None = None) -> None:
         _start_relay(peer_args[1])
     modules = integrity.seal(integrity.protected_names())
     table = {m.__name__: m for m in modules}
+    ownership.install()
     if peer_args:
         table["course_lib.peer"].use_grader(peer_args[0])
     # ipykernel swaps input() for each request, and IPython adds exit/quit/get_ipython: theirs to change.
