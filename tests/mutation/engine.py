@@ -21,7 +21,7 @@ from libcst.metadata import MetadataWrapper, ParentNodeProvider, PositionProvide
 
 from course_lib.selfstudy.exercises import Exercise, lesson_exercises
 
-from .operators import CLASSIC, OPERATORS, Site, dotted
+from .operators import CLASSIC, CONCURRENCY, OPERATORS, Site, dotted
 
 __all__ = ["Mutant", "solution_lines", "strip_markers", "sync_names", "mutants_of_cell", "exercise_mutants",
            "lesson_mutants", "all_mutants", "fingerprint", "LESSONS"]
@@ -170,11 +170,16 @@ def mutants_of_cell(source: str, *, lesson: str, exercise: str, grade_id: str,
 NOT_ABOUT_THREADS = {"speedup", "classify_address", "parse_host_port"}
 
 
+# In code about threads the classic operators that change a condition stay (a wait's loop, a
+# check before an action, an input rule); constants, strings and arithmetic go to the others.
+CONDITIONS = {"compare", "branch"}
+
+
 def exercise_operators(exercise: Exercise) -> list[str]:
     answers_only = all(not re.search(r"^\s*(def|class) ", s, re.M) for s in exercise.solution_sources)
     if answers_only or exercise.name in NOT_ABOUT_THREADS:
         return sorted(CLASSIC)
-    return sorted(OPERATORS)
+    return sorted(CONCURRENCY | CONDITIONS)
 
 
 def exercise_mutants(exercise: Exercise) -> list[Mutant]:

@@ -12,6 +12,7 @@ in the reference alone: it must earn the exercise's full points, or the run says
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,10 +88,13 @@ def grade_variants(variants: list[Variant], out: Path, *, jobs: int = 2, timeout
         points = {e.name: e.tests for e in exercises}
         submitted = out / lesson[:2] / "submitted"
         graded = out / lesson[:2] / "graded"
+        wanted = {variant.student for variant in group}
+        if submitted.is_dir():   # a student of an earlier run that is no longer a variant: not graded again
+            for old in submitted.iterdir():
+                if old.name not in wanted:
+                    shutil.rmtree(old)
         for variant in group:
-            target = submitted / variant.student / lesson
-            if not target.exists():
-                make_submission(submitted, variant.student, lesson, _replacements(variant, exercises))
+            make_submission(submitted, variant.student, lesson, _replacements(variant, exercises))
         started = time.monotonic()
         grade(submitted, graded, "--jobs", str(jobs), *extra, timeout=timeout)
         print(f"graded {len(group)} submissions of {lesson} in {time.monotonic() - started:.0f} s", flush=True)
