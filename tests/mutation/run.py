@@ -87,7 +87,12 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=REPO / "build" / "mutants")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--readme", action="store_true", help="write the table into README.md")
+    parser.add_argument("--table-from", nargs="+", type=Path, metavar="VERDICTS_JSON",
+                        help="grade nothing: the table from earlier runs' verdicts.json (a later file's "
+                             "verdict of a mutant replaces an earlier one's), classified again")
     args = parser.parse_args(argv)
+    if args.table_from:
+        return table_from(args.table_from, readme=args.readme, out=args.out)
     lessons = [l for l in LESSONS if not args.lessons or l in args.lessons or l[:2] in args.lessons]
     reviewed = equivalents()
     started = time.monotonic()
@@ -123,6 +128,42 @@ def main(argv=None) -> int:
     if args.readme:
         update_readme(text)
     print(f"{len(rows)} mutants in {time.monotonic() - started:.0f} s")
+    return 0
+
+
+def table_from(paths: list[Path], *, readme: bool, out: Path) -> int:
+    """The table of every mutant the engine makes now, from verdicts graded earlier.
+
+    A strengthened test only adds checks, so a mutant killed once stays killed: a run of the
+    survivors alone, listed after the full run, gives the table of the full set. A mutant with
+    no verdict (the engine makes it, no run graded it) is counted as surviving.
+    """
+    from .grading import Verdict
+
+    graded = {}
+    for path in paths:
+        for row in json.loads(Path(path).read_text()):
+            if row.get("verdict"):
+                graded[(row["id"], row["fingerprint"])] = row["verdict"]   # a changed mutant: graded anew
+    reviewed = equivalents()
+    rows = []
+    for mutant in all_mutants():
+        key = (mutant.id, mutant.fingerprint)
+        verdict = Verdict(**graded[key]) if key in graded else None
+        rows.append({"id": mutant.id, "lesson": mutant.lesson, "exercise": mutant.exercise,
+                     "operator": mutant.operator, "description": mutant.description, "line": mutant.line,
+                     "fingerprint": mutant.fingerprint, "kind": classify(mutant, verdict, reviewed),
+                     "verdict": graded.get(key), "diff": mutant.diff()})
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "verdicts-merged.json").write_text(json.dumps(rows, indent=1))
+    text = table(rows)
+    (out / "table.md").write_text(text)
+    print(text)
+    for row in rows:
+        if row["kind"] not in ("killed", "equivalent"):
+            print(f"{row['kind'].upper()} {row['id']} {row['fingerprint']}: {row['description']} (line {row['line']})")
+    if readme:
+        update_readme(text)
     return 0
 
 
