@@ -105,13 +105,16 @@ def main(argv=None) -> int:
                     if any(m.exercise == e.name for m in mutants)]
         variants += [mutant_variant(m) for m in mutants]
         verdicts = grade_variants(variants, args.out, jobs=args.jobs)
+        failed_controls = set()
         for v in variants[: len(variants) - len(mutants)]:
             verdict = verdicts[v.student]
             if not verdict.full_marks:
+                failed_controls.add(v.exercise)
                 print(f"CONTROL FAILED {v.student}: {verdict.points}/{verdict.max_points} {verdict.status} "
                       f"{verdict.failed}", file=sys.stderr)
         for mutant in mutants:
-            verdict = verdicts.get(mutant.id)
+            # The reference itself lost points: its exercise's tests judge nothing this run.
+            verdict = None if mutant.exercise in failed_controls else verdicts.get(mutant.id)
             rows.append({"id": mutant.id, "lesson": lesson, "exercise": mutant.exercise,
                          "operator": mutant.operator, "description": mutant.description, "line": mutant.line,
                          "fingerprint": mutant.fingerprint, "kind": classify(mutant, verdict, reviewed),
