@@ -105,16 +105,20 @@ def main(argv=None) -> int:
                     if any(m.exercise == e.name for m in mutants)]
         variants += [mutant_variant(m) for m in mutants]
         verdicts = grade_variants(variants, args.out, jobs=args.jobs)
-        failed_controls = set()
+        failed_by_control = {}   # exercise -> tests the reference itself failed this run
         for v in variants[: len(variants) - len(mutants)]:
             verdict = verdicts[v.student]
             if not verdict.full_marks:
-                failed_controls.add(v.exercise)
+                failed_by_control[v.exercise] = {f.split(":")[0] for f in verdict.failed} or {"*"}
                 print(f"CONTROL FAILED {v.student}: {verdict.points}/{verdict.max_points} {verdict.status} "
                       f"{verdict.failed}", file=sys.stderr)
         for mutant in mutants:
-            # The reference itself lost points: its exercise's tests judge nothing this run.
-            verdict = None if mutant.exercise in failed_controls else verdicts.get(mutant.id)
+            verdict = verdicts.get(mutant.id)
+            broken = failed_by_control.get(mutant.exercise, set())
+            if verdict is not None and broken:
+                # Only a test the reference passed can kill: a mutant that failed no other is unjudged.
+                if "*" in broken or {f.split(":")[0] for f in verdict.failed} <= broken:
+                    verdict = None
             rows.append({"id": mutant.id, "lesson": lesson, "exercise": mutant.exercise,
                          "operator": mutant.operator, "description": mutant.description, "line": mutant.line,
                          "fingerprint": mutant.fingerprint, "kind": classify(mutant, verdict, reviewed),
