@@ -37,6 +37,7 @@ def _case(entry):
     return pytest.param(entry, id=entry.name, marks=marks)
 
 
+@pytest.mark.timeout(1500)  # the first test that needs the batch waits for it
 @pytest.mark.parametrize("entry", [_case(e) for e in ENTRIES])
 def test_a_corpus_solution_earns_what_it_says(graded, entry):
     """Does this solution earn every point (an idiom) or lose some (a wrong one), with no incident?"""

@@ -3,8 +3,8 @@
 Each variant is one student's submission of its lesson: the variant in its solution cell,
 the exercise's other cells as the reference has them, and every *other* exercise of the
 lesson left unattempted (its cells ``raise NotImplementedError()``: their tests fail at
-once instead of spending the batch's time). One ``course grade --jobs N`` per lesson,
-sandboxed, grades them all; a variant's points are read per test from ``results/`` and
+once instead of spending the batch's time). One ``course grade --jobs N``, sandboxed,
+grades them all; a variant's points are read per test from ``results/`` and
 summed over its exercise's test cells. Beside them a *control* student per exercise hands
 in the reference alone: it must earn the exercise's full points, or the run says so.
 """
@@ -74,39 +74,37 @@ def _replacements(variant: Variant, exercises) -> dict:
 
 def grade_variants(variants: list[Variant], out: Path, *, jobs: int = 2, timeout: float = 7200,
                    extra: tuple = ()) -> dict[str, Verdict]:
-    """Grade every variant (grouped by lesson, one batch each) and return {student: Verdict}.
+    """Grade every variant in one ``course grade`` batch and return {student: Verdict}.
 
-    ``out`` keeps the submissions and the graded batch: a run that stops resumes there.
+    Students are unique across lessons (``submitted/<student>/<lesson>/``), so one batch and
+    one set of workers grade every lesson at once. ``out`` keeps the submissions and the
+    graded batch: a run that stops resumes there; a student of an earlier run that is no
+    longer a variant is removed from ``out/submitted`` first.
     """
     out = Path(out)
-    verdicts = {}
-    by_lesson: dict[str, list[Variant]] = {}
+    submitted, graded = out / "submitted", out / "graded"
+    exercises = {lesson: lesson_exercises(lesson) for lesson in sorted({v.lesson for v in variants})}
+    wanted = {v.student for v in variants}
+    if submitted.is_dir():
+        for old in submitted.iterdir():
+            if old.name not in wanted:
+                shutil.rmtree(old)
     for variant in variants:
-        by_lesson.setdefault(variant.lesson, []).append(variant)
-    for lesson, group in sorted(by_lesson.items()):
-        exercises = lesson_exercises(lesson)
-        points = {e.name: e.tests for e in exercises}
-        submitted = out / lesson[:2] / "submitted"
-        graded = out / lesson[:2] / "graded"
-        wanted = {variant.student for variant in group}
-        if submitted.is_dir():   # a student of an earlier run that is no longer a variant: not graded again
-            for old in submitted.iterdir():
-                if old.name not in wanted:
-                    shutil.rmtree(old)
-        for variant in group:
-            make_submission(submitted, variant.student, lesson, _replacements(variant, exercises))
-        started = time.monotonic()
-        grade(submitted, graded, "--jobs", str(jobs), *extra, timeout=timeout)
-        print(f"graded {len(group)} submissions of {lesson} in {time.monotonic() - started:.0f} s", flush=True)
-        for variant in group:
-            result = json.loads((graded / "results" / variant.student / f"{lesson}.json").read_text())
-            tests = points[variant.exercise]
-            scored = {t["name"]: t for t in result["tests"] if t["name"] in tests}
-            failed = [f"{name}: {(scored.get(name) or {}).get('message', 'not run')}"[:300]
-                      for name in tests if float((scored.get(name) or {}).get("score") or 0) < tests[name]]
-            verdicts[variant.student] = Verdict(
-                student=variant.student, lesson=lesson, exercise=variant.exercise,
-                points=sum(float(t.get("score") or 0) for t in scored.values()),
-                max_points=sum(tests.values()), status=result["status"], reason=result.get("reason", ""),
-                failed=failed, seconds=result.get("seconds"))
+        make_submission(submitted, variant.student, variant.lesson, _replacements(variant, exercises[variant.lesson]))
+    started = time.monotonic()
+    grade(submitted, graded, "--jobs", str(jobs), *extra, timeout=timeout)
+    print(f"graded {len(variants)} submissions of {', '.join(exercises)} in {time.monotonic() - started:.0f} s",
+          flush=True)
+    verdicts = {}
+    for variant in variants:
+        result = json.loads((graded / "results" / variant.student / f"{variant.lesson}.json").read_text())
+        tests = {e.name: e.tests for e in exercises[variant.lesson]}[variant.exercise]
+        scored = {t["name"]: t for t in result["tests"] if t["name"] in tests}
+        failed = [f"{name}: {(scored.get(name) or {}).get('message', 'not run')}"[:300]
+                  for name in tests if float((scored.get(name) or {}).get("score") or 0) < tests[name]]
+        verdicts[variant.student] = Verdict(
+            student=variant.student, lesson=variant.lesson, exercise=variant.exercise,
+            points=sum(float(t.get("score") or 0) for t in scored.values()),
+            max_points=sum(tests.values()), status=result["status"], reason=result.get("reason", ""),
+            failed=failed, seconds=result.get("seconds"))
     return verdicts

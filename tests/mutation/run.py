@@ -104,7 +104,7 @@ def main(argv=None) -> int:
         variants = [control(lesson, e.name) for e in lesson_exercises(lesson)
                     if any(m.exercise == e.name for m in mutants)]
         variants += [mutant_variant(m) for m in mutants]
-        verdicts = grade_variants(variants, args.out, jobs=args.jobs)
+        verdicts = grade_variants(variants, args.out / lesson[:2], jobs=args.jobs)
         failed_by_control = {}   # exercise -> tests the reference itself failed this run
         for v in variants[: len(variants) - len(mutants)]:
             verdict = verdicts[v.student]

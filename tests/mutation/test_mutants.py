@@ -81,6 +81,7 @@ def graded(mutants, tmp_path_factory):
 
 @pytest.mark.slow
 @pytest.mark.sandbox
+@pytest.mark.timeout(1500)  # the first test that needs the batch waits for it
 def test_the_reference_alone_earns_its_exercise_s_points(graded, mutants):
     """Does each sampled exercise's reference earn every point with the lesson's other exercises unattempted?"""
     for lesson, exercise in sorted({(mutants[i].lesson, mutants[i].exercise) for i in SAMPLE}):
@@ -90,6 +91,7 @@ def test_the_reference_alone_earns_its_exercise_s_points(graded, mutants):
 
 @pytest.mark.slow
 @pytest.mark.sandbox
+@pytest.mark.timeout(1500)
 @pytest.mark.parametrize("mutant_id", SAMPLE)
 def test_a_sampled_mutant_loses_points(graded, mutant_id, mutants):
     """Does this mutant of a reference solution lose points, graded as a class is graded?"""
