@@ -41,8 +41,8 @@ test: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Every mutant of every exercise's reference solution, graded as a class is graded (sandboxed,
-# a batch per lesson): writes build/mutants/ and the table in README.md. A benchmark-like job of
-# about an hour on 2 idle cores; `make test` grades a fixed sample (tests/mutation/test_mutants.py).
+# a batch per lesson): writes build/mutants/ and the table in README.md. A benchmark-like job (42 min for
+# 567 mutants on 2 shared cores); `make test` grades a fixed sample (tests/mutation/test_mutants.py).
 mutants: venv
 	$(BIN)/python -m tests.mutation.run --jobs 2 --readme
 
