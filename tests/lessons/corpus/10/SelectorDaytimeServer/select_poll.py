@@ -1,5 +1,4 @@
 # expect: full
-# xfail: policy
 # why: select.poll instead of selectors, registering file descriptors as poll is normally used: poller.register(sock.fileno(), select.POLLIN)
 import select
 
