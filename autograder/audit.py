@@ -429,10 +429,10 @@ class JudgeKernelManager(AsyncKernelManager):
             self.peer_service = None
         if not restart and getattr(self, "audit", None) is not None:
             self.audit.close()
-            own = getattr(self, "_own_audit_dir", None)
-            if own:
-                import shutil
+            import shutil
 
-                shutil.rmtree(own, ignore_errors=True)
+            for own in (getattr(self, "_own_audit_dir", None), getattr(self, "warm_scratch", None)):
+                if own:
+                    shutil.rmtree(own, ignore_errors=True)
 
     cleanup_resources = _async_cleanup_resources

@@ -71,6 +71,10 @@ class BoundedExecute(Execute):
     incident_file = Unicode(
         "", help="Append incidents (timeouts, dead kernels) here as JSON lines."
     ).tag(config=True)
+    prestart_lesson = Unicode(
+        "", help="Start, while this notebook runs, the judge kernel the next submission of this lesson "
+                 "will take (autograder.warm); empty: never."
+    ).tag(config=True)
 
     def __init__(self, *args, **kwargs):
         from .audit import JudgeKernelManager
@@ -79,9 +83,22 @@ class BoundedExecute(Execute):
         super().__init__(*args, **kwargs)
 
     def create_kernel_manager(self):
-        self._judge_km = super().create_kernel_manager()
-        self._judge_km.judge_tests = getattr(self, "_kernel_tests", {})
-        return self._judge_km
+        from . import warm
+
+        tests = getattr(self, "_kernel_tests", {})
+        km = warm.take(self.kernel_manager_class, tests)  # started ahead for this lesson, if one waits
+        if km is None:
+            km = super().create_kernel_manager()
+            km.judge_tests = tests
+        else:
+            self.km = km
+        self._judge_km = km
+        if self.prestart_lesson:
+            from .sandbox import SandboxKernelManager
+
+            warm.prepare(self.kernel_manager_class, self.config, tests, lesson=self.prestart_lesson,
+                         sandboxed=issubclass(self.kernel_manager_class, SandboxKernelManager))
+        return km
 
     def preprocess(self, nb, resources=None, km=None):
         self._judge_km = None
