@@ -189,10 +189,18 @@ class BoundedExecute(Execute):
         channel = getattr(self._judge_km, "audit", None)
         if channel is None:
             raise RuntimeError("test cells need a judge kernel (autograder.audit.JudgeKernelManager)")
-        if plan.here:
-            verdict = referee.judge_here(channel, plan, self.timeout, self._here_namespace)
-        else:
-            verdict = referee.judge_in_kernel(channel, plan, self.timeout)
+        try:
+            if plan.here:
+                verdict = referee.judge_here(channel, plan, self.timeout, self._here_namespace)
+            else:
+                verdict = referee.judge_in_kernel(channel, plan, self.timeout)
+        except Exception as error:  # the grader's own fault: this test scores 0, the rest is graded
+            self.log.exception("the referee failed on %s", plan.grade_id)
+            verdict = referee.Verdict(plan.grade_id, "failed", "GradingError",
+                                      f"the grader could not judge this test ({type(error).__name__}: {error})")
+            self._incidents.append({"kind": "grading_error", "cell": plan.grade_id,
+                                    "message": f"the grader could not judge this test: {type(error).__name__}: "
+                                               f"{str(error)[:200]}"})
         self._test_count += 1
         cell.execution_count = self._test_count
         cell.outputs = referee.outputs(verdict)

@@ -29,6 +29,7 @@ from pathlib import Path
 __all__ = ["prepare", "take", "close", "spared", "STARTUP_S"]
 
 STARTUP_S = 60.0  # a warm kernel still not started after this is given up
+NICENESS = 10     # a kernel started ahead boots at low priority: the submission being graded goes first
 _lock = threading.Lock()  # guards _slot; taken by the worker's thread and the starting thread
 _slot: dict | None = None  # {"tests", "km", "started" (Event), "ok", "scratch", "cls"}
 
@@ -72,6 +73,7 @@ def prepare(km_class, config, tests: dict, *, lesson: str, sandboxed: bool) -> N
         try:
             km = km_class(config=warm_config, kernel_name="python3")
             km.judge_tests = slot["tests"]
+            km.niceness = NICENESS
             slot["km"] = km
             asyncio.run(km.start_kernel(cwd=str(scratch)))
             slot["ok"] = True
@@ -104,7 +106,25 @@ def take(km_class, tests: dict):
         return None
     km = slot["km"]
     km.warm_scratch = slot["scratch"]  # removed by BoundedExecute once the kernel is stopped
+    km.niceness = 0  # a restart of it starts at the usual priority
+    _renice(km)
     return km
+
+
+def _renice(km) -> None:
+    """Bring a taken kernel's processes back to the usual priority (where this process may: as root,
+    or never; an unprivileged grader's warm kernels all stay at the same level, so none is favoured)."""
+    import psutil
+
+    process = getattr(getattr(km, "provisioner", None), "process", None)
+    if process is None:
+        return
+    try:
+        root = psutil.Process(process.pid)
+        for each in [root, *root.children(recursive=True)]:
+            each.nice(0)
+    except (psutil.Error, OSError):
+        pass
 
 
 def spared() -> tuple[set[int], set[str]]:

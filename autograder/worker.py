@@ -254,7 +254,7 @@ def _status(incidents: list[dict], rejected: list) -> tuple[str, str]:
     found = set()
     if "tampered" in kinds:
         found.add("tampered")
-    if "audit_missing" in kinds:
+    if kinds & {"audit_missing", "grading_error"}:
         found.add("error")
     if "kernel_died" in kinds:
         found.add("kernel_died")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import psutil
@@ -43,7 +44,8 @@ def kernels() -> list[int]:
 
 
 def test_the_next_submission_of_the_lesson_takes_the_kernel_started_for_it(tmp_path):
-    """Is the kernel started during one notebook the one the next notebook of the same tests gets; is a
+    """Is the kernel started (at low priority) during one notebook the one the next notebook of the same
+    tests gets; is a
     notebook with other tests given a fresh kernel (the waiting one stopped); does nothing outlive
     close()?"""
     try:
@@ -51,8 +53,12 @@ def test_the_next_submission_of_the_lesson_takes_the_kernel_started_for_it(tmp_p
         assert ok
         waiting = warm._slot
         assert waiting is not None and waiting["started"].wait(30) and waiting["ok"], waiting
+        pid = waiting["km"].provisioner.process.pid
+        assert psutil.Process(pid).nice() == warm.NICENESS  # it waits without slowing the one graded
         second, ok = grade(notebook(1), tmp_path)
         assert ok and second._judge_km is waiting["km"]
+        if os.geteuid() == 0:  # only root may raise a priority again
+            assert second._judge_km.niceness == 0
         other, ok = grade(notebook(2), tmp_path)  # other tests: not the waiting kernel, and it fails
         assert not ok and other._judge_km is not warm._slot["km"]
     finally:
