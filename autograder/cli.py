@@ -90,6 +90,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--pattern", default="canvas",
                    help="canvas, moodle, or a regex with (?P<student_id>...) (default: canvas)")
     p.add_argument("--force", action="store_true", help="replace students' folders that already exist")
+    p.add_argument("--max-ratio", type=float, default=None, metavar="R",
+                   help="skip (and list) an entry that unpacks to more than R times its size, a ZIP bomb "
+                        "(default: 200)")
 
     p = add("gradebook", "Load the results of `course grade` into an nbgrader gradebook (SQLite or PostgreSQL).")
     p.add_argument("graded", type=Path, metavar="OUT", help="the --out folder of `course grade`")
@@ -164,7 +167,9 @@ def _dispatch(args) -> int:
         return 0
     if args.command == "collect":
         from .collect import collect_zip
-        result = collect_zip(args.zip, args.out, lesson=args.lesson, pattern=args.pattern, force=args.force)
+        from .collect import MAX_RATIO
+        result = collect_zip(args.zip, args.out, lesson=args.lesson, pattern=args.pattern, force=args.force,
+                             max_ratio=args.max_ratio or MAX_RATIO)
         print(result.summary())
         return 0 if result.collected else 1
     if args.command == "gradebook":
