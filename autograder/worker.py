@@ -37,7 +37,7 @@ from .config import COURSE_ID, Limits, nbgrader_config
 from .discover import shown_name
 from .results import STATUS_ORDER, Result, graded_cell_error
 
-__all__ = ["Job", "run", "serve", "main", "read_submitted"]
+__all__ = ["Job", "Submitted", "BOOKKEEPING", "run", "serve", "main", "read_submitted"]
 
 
 @dataclass
@@ -141,7 +141,7 @@ def _grade_in(work: Path, job: Job) -> tuple[Result, dict]:
     result.score, result.max_score, result.tests = scores["score"], scores["max_score"], scores["tests"]
     if tampered:
         result.withheld_score = scores["withheld"]
-    result.status, result.reason = _status(result.incidents, normalized.rejected())
+    result.status, result.reason = _status(result.incidents, normalized.rejected(), submitted.notes)
     if not feedback["success"]:
         result.reason = (result.reason + "; " if result.reason else "") + "no feedback: " + _last_error(feedback)
     result.timing = {k: round(v, 3) for k, v in timing.items()}
@@ -151,40 +151,86 @@ def _grade_in(work: Path, job: Job) -> tuple[Result, dict]:
 # ---------------------------------------------------------------- the submission
 
 
-def read_submitted(folder: Path, expected: str, *, max_bytes: int = 20 << 20) -> dict:
+BOOKKEEPING = (".ipynb_checkpoints", "timestamp.txt", "LATE.txt")  # written by nbgrader or `course collect`
+
+
+class Submitted(dict):
+    """The submitted notebook as a dict, and ``notes``: what else the folder held and which was graded."""
+
+    notes: list[str]
+
+
+def read_submitted(folder: Path, expected: str, *, max_bytes: int = 20 << 20) -> Submitted:
     """The submitted notebook of ``folder`` as a dict, read as data: never through a link,
-    and not at all when it is over ``max_bytes``."""
+    and not at all when it is over ``max_bytes``.
+
+    The notebook graded is the one named ``expected`` (nbgrader's name for it), else the newest
+    ``.ipynb`` (by modification time; on a tie, the last name). The other notebooks and any stray
+    file are never read, only listed in ``notes`` (and in the error's message): they cost nothing.
+    """
     try:
-        entries = list(os.scandir(folder))
+        entries = sorted(os.scandir(folder), key=lambda e: os.fsencode(e.name))
     except OSError as error:
         raise SubmissionError(f"cannot list the submission folder: {error.strerror}")
-    notebooks = [e for e in entries if e.name.endswith(".ipynb")]
+    entries = [e for e in entries if e.name not in BOOKKEEPING]
+    notebooks = [e for e in entries if e.name.endswith(".ipynb") and _plain_name(e.name)]
+    strays = [e for e in entries if e not in notebooks]
+    notes = []
+    if strays:
+        notes.append("not graded, not read: " + ", ".join(
+            shown_name(e.name) + ("/" if e.is_dir(follow_symlinks=False) else "") for e in strays))
     if not notebooks:
-        raise SubmissionError(f"no notebook in the submission (expected {expected})")
-    chosen = [e for e in notebooks if e.name == expected] or notebooks
-    if len(chosen) > 1:
-        raise SubmissionError(f"expected {expected}, found {', '.join(sorted(shown_name(e.name) for e in notebooks))}")
-    entry = chosen[0]
+        raise SubmissionError("; ".join([f"no notebook in the submission (expected {expected})"] + notes))
+    by_name = [e for e in notebooks if e.name == expected]
+    if by_name:
+        entry = by_name[0]
+        why = "the name the lesson expects"
+    else:
+        entry = max(notebooks, key=lambda e: (e.stat(follow_symlinks=False).st_mtime_ns, os.fsencode(e.name)))
+        why = f"the newest of {len(notebooks)}, as {expected} is missing" if len(notebooks) > 1 else \
+            f"the only notebook, under another name than {expected}"
+    others = [shown_name(e.name) for e in notebooks if e is not entry]
+    if others or not by_name:
+        notes.insert(0, f"graded {shown_name(entry.name)} ({why})"
+                     + (f"; other notebooks not graded: {', '.join(others)}" if others else ""))
+    data = Submitted(_read_notebook(entry, max_bytes, notes))
+    data.notes = notes
+    return data
+
+
+def _plain_name(name: str) -> bool:
+    """A name that is valid UTF-8 without control characters (others are listed, never graded)."""
+    try:
+        os.fsencode(name).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return name.isprintable()
+
+
+def _read_notebook(entry: os.DirEntry, max_bytes: int, notes: list[str]) -> dict:
+    def refuse(message: str):
+        return SubmissionError("; ".join([message] + notes))
+
     info = entry.stat(follow_symlinks=False)
     if stat.S_ISLNK(info.st_mode):
-        raise SubmissionError(f"{shown_name(entry.name)} is a symbolic link, not a notebook: not graded")
+        raise refuse(f"{shown_name(entry.name)} is a symbolic link, not a notebook: not graded")
     if not stat.S_ISREG(info.st_mode):
-        raise SubmissionError(f"{shown_name(entry.name)} is not a regular file: not graded")
+        raise refuse(f"{shown_name(entry.name)} is not a regular file: not graded")
     if info.st_size > max_bytes:
-        raise SubmissionError(f"{shown_name(entry.name)} is {info.st_size / 2**20:.0f} MB, over the "
-                              f"{max_bytes // 2**20} MB limit: not graded")
+        raise refuse(f"{shown_name(entry.name)} is {info.st_size / 2**20:.0f} MB, over the "
+                     f"{max_bytes // 2**20} MB limit: not graded (clear its outputs and hand it in again)")
     try:
         fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW)
         with os.fdopen(fd, "rb") as f:
             raw = f.read(max_bytes + 1)
     except OSError as error:
-        raise SubmissionError(f"cannot read {shown_name(entry.name)}: {error.strerror}")
+        raise refuse(f"cannot read {shown_name(entry.name)}: {error.strerror}")
     try:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as error:
-        raise SubmissionError(f"{shown_name(entry.name)} is not a readable notebook: {str(error).splitlines()[0][:200]}")
+        raise refuse(f"{shown_name(entry.name)} is not a readable notebook: {str(error).splitlines()[0][:200]}")
     if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
-        raise SubmissionError(f"{shown_name(entry.name)} is not a readable notebook: it has no list of cells")
+        raise refuse(f"{shown_name(entry.name)} is not a readable notebook: it has no list of cells")
     data["cells"] = [c for c in data["cells"] if isinstance(c, dict)]
     return data
 
@@ -247,8 +293,9 @@ def _scores(work: Path, job: Job, lost: dict[str, str]) -> dict:
                 "withheld": withheld}
 
 
-def _status(incidents: list[dict], rejected: list) -> tuple[str, str]:
-    """The row's status (the first in STATUS_ORDER that applies) and its reason."""
+def _status(incidents: list[dict], rejected: list, notes: list[str] = ()) -> tuple[str, str]:
+    """The row's status (the first in STATUS_ORDER that applies) and its reason; ``notes`` (what else
+    the submission folder held, which notebook was graded) close the reason."""
     kinds = {i["kind"] for i in incidents}
     found = set()
     if "tampered" in kinds:
@@ -266,7 +313,7 @@ def _status(incidents: list[dict], rejected: list) -> tuple[str, str]:
                for i in incidents if i["kind"] != "output_capped"]
     reasons += [f"{d.grade_id} {d.status}: {d.message}" for d in rejected]
     reasons += [i["message"] for i in incidents if i["kind"] == "output_capped"][:1]
-    return status, "; ".join(reasons)
+    return status, "; ".join(reasons + list(notes))
 
 
 def _note_decisions(graded_nb: Path, rejected: list, tampered: list[dict]) -> None:
