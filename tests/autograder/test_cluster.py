@@ -241,11 +241,16 @@ def test_a_packed_submission_keeps_links_sizes_and_odd_entries_as_they_are(tmp_p
     os.symlink("/etc/passwd", folder / "b.ipynb")
     (folder / "c.ipynb").write_bytes(b"x" * 5000)
     (folder / "d.ipynb").mkdir()
+    os.utime(folder / "a.ipynb", (1000, 1000))
     packed = cluster.pack_submission(folder, max_bytes=1000)
-    assert set(packed) == {"a.ipynb", "b.ipynb", "c.ipynb", "d.ipynb"}
-    assert packed["c.ipynb"] == ("big", 5000)
+    assert set(packed) == {"a.ipynb", "b.ipynb", "c.ipynb", "d.ipynb", "notes.txt"}
+    assert packed["c.ipynb"][:2] == ("big", 5000) and packed["notes.txt"][:2] == ("stray", "")
     there = cluster.unpack_submission(packed, tmp_path / "there")
+    assert (there / "notes.txt").read_bytes() == b""  # its name travels, not its bytes
+    assert (there / "a.ipynb").stat().st_mtime == 1000
     assert read_submitted(there, "a.ipynb", max_bytes=1000) == {"cells": []}
+    assert read_submitted(there, "a.ipynb", max_bytes=1000).notes == \
+        read_submitted(folder, "a.ipynb", max_bytes=1000).notes
     for name, message in (("b.ipynb", "symbolic link"), ("c.ipynb", "over the"), ("d.ipynb", "not a regular")):
         with pytest.raises(SubmissionError, match=message):
             read_submitted(there, name, max_bytes=1000)

@@ -57,8 +57,8 @@ FIXTURES = {
     # student: (replacements, edit, expected score, expected status)
     "correct": ({}, None, 5.0, "graded"),
     "wrong": ({"double": "def double(x):\n    return x + 2"}, None, 3.0, "graded"),
-    "looping": ({"double": LOOP}, None, 2.0, "timeout"),
-    "ignores_interrupt": ({"double": IGNORES_INTERRUPT}, None, 2.0, "timeout"),
+    "looping": ({"double": LOOP}, None, 2.0, "timeout-partial"),
+    "ignores_interrupt": ({"double": IGNORES_INTERRUPT}, None, 2.0, "timeout-partial"),
     "crashes": ({"double": CRASHES}, None, 2.0, "kernel_died"),
     "exits": ({"double": "import os\nos._exit(1)"}, None, 2.0, "rejected"),
     "sys_exit": ({"double": "import sys\ndef double(x):\n    sys.exit(0)"}, None, 2.0, "rejected"),
@@ -193,7 +193,7 @@ def test_a_second_run_resumes_where_the_first_stopped(batch):
                   "--cell-timeout", "3", notebooks=MINI_COURSE)
     assert json.loads(result.read_text())["seconds"] == first  # not regraded
     assert again[("wrong", LESSON)]["score"] == "3.0"  # the missing one was graded
-    assert again[("looping", LESSON)]["status"] == "timeout"
+    assert again[("looping", LESSON)]["status"] == "timeout-partial"
 
 
 def test_force_regrades_everything_and_a_changed_submission_is_graded_again(tmp_path):

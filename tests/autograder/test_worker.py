@@ -26,16 +26,37 @@ def _notebook_bytes(cells=()) -> bytes:
 
 
 def test_read_submitted_reads_the_expected_notebook_among_others(tmp_path):
-    """With the expected name present, do other notebooks beside it not matter?"""
-    (tmp_path / NAME).write_bytes(_notebook_bytes([{"cell_type": "code", "source": "x = 1"}]))
+    """With the expected name present, is it graded even when another notebook is newer, and are
+    the others and a stray file listed, never read?"""
     (tmp_path / "scratch.ipynb").write_bytes(_notebook_bytes())
-    assert read_submitted(tmp_path, NAME)["cells"][0]["source"] == "x = 1"
+    (tmp_path / NAME).write_bytes(_notebook_bytes([{"cell_type": "code", "source": "x = 1"}]))
+    os.utime(tmp_path / NAME, (1, 1))
+    with open(os.fsencode(tmp_path) + b"/caf\xe9.txt", "wb"):
+        pass  # an empty file whose Latin-1 name is not UTF-8
+    (tmp_path / "timestamp.txt").write_text("2026-03-01 10:00:00 UTC")
+    submitted = read_submitted(tmp_path, NAME)
+    assert submitted["cells"][0]["source"] == "x = 1"
+    assert submitted.notes == ["graded 01-mini.ipynb (the name the lesson expects); "
+                               "other notebooks not graded: scratch.ipynb",
+                               "not graded, not read: caf\\xe9.txt"]
+
+
+def test_without_the_expected_name_the_newest_notebook_is_graded_and_the_choice_stated(tmp_path):
+    """With `Untitled.ipynb` and `01-mini (1).ipynb` but no 01-mini.ipynb, is the newer one graded,
+    whatever the names' order, and does the note say which and why?"""
+    (tmp_path / "Untitled.ipynb").write_bytes(_notebook_bytes([{"cell_type": "code", "source": "new"}]))
+    (tmp_path / "01-mini (1).ipynb").write_bytes(_notebook_bytes([{"cell_type": "code", "source": "old"}]))
+    os.utime(tmp_path / "01-mini (1).ipynb", (1000, 1000))
+    submitted = read_submitted(tmp_path, NAME)
+    assert submitted["cells"][0]["source"] == "new"
+    assert submitted.notes == ["graded Untitled.ipynb (the newest of 2, as 01-mini.ipynb is missing); "
+                               "other notebooks not graded: 01-mini (1).ipynb"]
 
 
 @pytest.mark.parametrize("setup, message", [
     (lambda d: None, "no notebook in the submission (expected 01-mini.ipynb)"),
-    (lambda d: [(d / n).write_bytes(_notebook_bytes()) for n in ("a.ipynb", "b.ipynb")],
-     "expected 01-mini.ipynb, found a.ipynb, b.ipynb"),
+    (lambda d: (d / "notes.txt").write_text("x"),
+     "no notebook in the submission (expected 01-mini.ipynb); not graded, not read: notes.txt"),
     (lambda d: os.symlink("/etc/passwd", d / NAME), "is a symbolic link, not a notebook"),
     (lambda d: os.mkfifo(d / NAME), "is not a regular file"),
     (lambda d: (d / NAME).write_bytes(b"\xff\xfe not utf-8"), "is not a readable notebook"),
