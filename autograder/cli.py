@@ -41,9 +41,14 @@ EXAMPLES = {
                "File names are matched by a regular expression with a (?P<student_id>...) group;\n"
                "`canvas` (default) reads alice_12345_01-processes-and-threads.ipynb,\n"
                "`moodle` reads a folder per participant. Files that match nothing are listed.",
-    "gradebook": "example:\n  course gradebook grading/ postgresql+psycopg2://grader:secret@127.0.0.1:5432/course\n\n"
-                 "Copies every test's points from grading/results/ into nbgrader's gradebook at DB_URL\n"
-                 "(the formgrader and `nbgrader export` then see them). Loading twice changes nothing.",
+    "gradebook": "example:\n  course gradebook grading/ sqlite:///course/gradebook.db   # a new one is created\n"
+                 "  course gradebook grading/ postgresql+psycopg2://grader:secret@127.0.0.1:5432/course "
+                 "--course-dir course/\n\n"
+                 "Copies every test's points, due dates and late penalties from grading/results/ into\n"
+                 "nbgrader's gradebook at DB_URL, creating the lessons it lacks, and the graded notebooks\n"
+                 "into the course folder, where the formgrader's Manual Grading finds them (`nbgrader\n"
+                 "export` then agrees with grades.csv). Loading twice changes nothing; points a grader\n"
+                 "gave by hand are kept.",
     "report": "example:\n  course report grading/   # grades.csv and report.html again, from grading/results/",
 }
 
@@ -109,6 +114,9 @@ def _parser() -> argparse.ArgumentParser:
     p = add("gradebook", "Load the results of `course grade` into an nbgrader gradebook (SQLite or PostgreSQL).")
     p.add_argument("graded", type=Path, metavar="OUT", help="the --out folder of `course grade`")
     p.add_argument("db_url", metavar="DB_URL", help="an SQLAlchemy URL, e.g. postgresql+psycopg2://...")
+    p.add_argument("--course-dir", type=Path, metavar="DIR",
+                   help="the formgrader's course folder, where graded notebooks go for Manual Grading "
+                        "(default: the folder of a SQLite gradebook)")
 
     p = add("report", "Write grades.csv and report.html again from a grading folder's results.")
     p.add_argument("graded", type=Path, metavar="OUT", help="the --out folder of `course grade`")
@@ -188,7 +196,8 @@ def _dispatch(args) -> int:
         return 0 if result.collected else 1
     if args.command == "gradebook":
         from .gradebook import main as gradebook_main
-        return gradebook_main([str(args.graded), args.db_url])
+        return gradebook_main([str(args.graded), args.db_url]
+                              + (["--course-dir", str(args.course_dir)] if args.course_dir else []))
     if args.command == "report":
         from .grade import rebuild
         rows = rebuild(args.graded)
