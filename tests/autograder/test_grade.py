@@ -236,8 +236,9 @@ SLOW = "import time\ntime.sleep(1.5)\ndef total(items):\n    return sum(items)"
 
 
 def test_an_interrupted_batch_resumes_to_the_same_grades(tmp_path):
-    """After Ctrl-C mid-batch, and then kill -9 of the resumed run, does the same command finish
-    the job with the grades an uninterrupted run gives, each submission once?"""
+    """After Ctrl-C mid-batch (one line, no traceback, no scratch folder left), and then kill -9 of
+    the resumed run, does the same command finish the job with the grades an uninterrupted run
+    gives, each submission once?"""
     import signal
     import subprocess
     import sys
@@ -255,18 +256,23 @@ def test_an_interrupted_batch_resumes_to_the_same_grades(tmp_path):
     cmd = [sys.executable, "-m", "autograder.cli", "grade", str(root), "--out", str(out),
            "--no-sandbox", "--jobs", "2", "--quiet"]
 
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+
     def start_then_interrupt_after_one_more_result(how):
         done = len(list(out.glob("results/*/*.json")))
-        proc = subprocess.Popen(cmd, env=course_env(MINI_COURSE), stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, start_new_session=True)
+        proc = subprocess.Popen(cmd, env={**course_env(MINI_COURSE), "TMPDIR": str(scratch)},
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
         deadline = time.monotonic() + 120
         while len(list(out.glob("results/*/*.json"))) == done and time.monotonic() < deadline:
             time.sleep(0.1)
         assert len(list(out.glob("results/*/*.json"))) > done, "no submission was graded within 120 s"
         if how == "sigint":
-            proc.send_signal(signal.SIGINT)
+            os.killpg(proc.pid, signal.SIGINT)  # as Ctrl-C in a terminal: the whole foreground group
             _, err = proc.communicate(timeout=60)
             assert proc.returncode == 130 and b"run the same command again" in err
+            assert err.decode().count("\n") == 1 and b"Traceback" not in err, err.decode()
+            assert list(scratch.iterdir()) == [], "Ctrl-C left scratch folders"
         else:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.communicate(timeout=60)
@@ -279,7 +285,8 @@ def test_an_interrupted_batch_resumes_to_the_same_grades(tmp_path):
     assert len(list(out.glob("results/*/*.json"))) < len(students), "the batch was interrupted before the end"
     rows = grade(root, out, "--no-sandbox", "--jobs", "2", notebooks=MINI_COURSE)
     assert {k[0]: (r["score"], r["status"]) for k, r in rows.items()} == {
-        student: ("5.0" if n % 2 else "3.0", "graded") for n, student in enumerate(students)}
+        student: ("5.0" if n % 2 else "3.0", "graded") for n, student in enumerate(students)}, \
+        {k[0]: r["reason"] for k, r in rows.items()}
     with open(out / "grades.csv", encoding="utf-8") as f:
         assert len(f.read().splitlines()) == 1 + len(students), "one row per submission, none doubled"
 
