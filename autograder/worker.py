@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import shutil
 import stat
@@ -58,9 +59,63 @@ class SubmissionError(Exception):
 
 def run(job: Job) -> dict:
     """Grade ``job``: ``{"result": Result dict, "files": {relative path: text}}``."""
+    mark = _log_mark()
     with tempfile.TemporaryDirectory(prefix="course-grade-") as tmp:
         result, files = _grade_in(Path(tmp), job)
+    if result.status == "error" and result.reason.startswith("nbgrader could not grade it"):
+        cause = _log_cause(mark)
+        if cause:  # nbgrader's own message only points at a traceback that went to the log
+            result.reason = (f"the grading kernel could not start or run: {cause} "
+                             f"(nbgrader: {result.reason.removeprefix('nbgrader could not grade it: ')})")
     return {"result": result.to_dict(), "files": files}
+
+
+LOG_TAIL_LINES = 3  # lines of the worker's log a kernel-start failure's reason quotes
+
+
+def _log_mark() -> int | None:
+    """Where this job's part of the worker's log (its stderr, where kernels write too) begins."""
+    try:
+        info = os.fstat(2)
+    except OSError:
+        return None
+    return info.st_size if stat.S_ISREG(info.st_mode) else None
+
+
+def _log_cause(mark: int | None) -> str:
+    """The last error lines the kernel (or nbgrader) wrote to the log since ``mark``, escaped, bounded."""
+    if mark is None:
+        return ""
+    try:
+        sys.stderr.flush()
+        with open("/proc/self/fd/2", "rb") as log:  # fd 2 itself is open for appending only
+            size = os.fstat(log.fileno()).st_size
+            log.seek(max(mark, size - 64 * 1024))
+            text = log.read(64 * 1024).decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return shown_name(" | ".join(log_causes(text)))[:500]
+
+
+_NAMED_ERROR = re.compile(r"\b[A-Z]\w*(Error|Exception|Exit|Interrupt)\b:?")
+
+
+def log_causes(text: str) -> list[str]:
+    """The last few causes in a log: each traceback's final line (the exception and its message)
+    and any other line naming an exception (``python -m``'s "Error while finding module
+    specification ... (ModuleNotFoundError: ...)"); else its last lines."""
+    lines = [line.rstrip() for line in text.splitlines() if line.strip()]
+    causes, in_traceback = [], False
+    for line in lines:
+        if line.startswith("Traceback (most recent call last)"):
+            in_traceback = True
+        elif in_traceback and not line[:1].isspace():
+            in_traceback = False
+            causes.append(line.strip())
+        elif not in_traceback and _NAMED_ERROR.search(line):
+            causes.append(line.strip())
+    unique = list(dict.fromkeys(causes))
+    return unique[-LOG_TAIL_LINES:] or [line.strip() for line in lines[-LOG_TAIL_LINES:]]
 
 
 def _grade_in(work: Path, job: Job) -> tuple[Result, dict]:

@@ -155,3 +155,43 @@ def test_run_grades_one_submission_in_process(tmp_path, template, monkeypatch):
     assert graded.cells[0].source.startswith("**Grading notes**")
     assert sorted(p.name for p in tmp_path.iterdir()) == before
     assert configs[0].JudgeKernelManager.transport == "ipc"
+
+
+def test_log_causes_picks_each_tracebacks_exception_and_named_errors():
+    """Does a failure's reason quote the exception lines of the log, not the traceback's code?"""
+    log = ("[AutogradeApp | ERROR] There was an error processing assignment\n"
+           "Traceback (most recent call last):\n  File \"x.py\", line 1, in <module>\n"
+           "    for notebook in submission.assignment.notebooks:\n"
+           "RuntimeError: Kernel died before replying to kernel_info\n"
+           "/venv/bin/python: Error while finding module specification for 'course_lib.judge' "
+           "(ModuleNotFoundError: No module named 'course_lib')\n"
+           "[ERROR] Please see the the above traceback for details\n")
+    assert worker.log_causes(log) == [
+        "RuntimeError: Kernel died before replying to kernel_info",
+        "/venv/bin/python: Error while finding module specification for 'course_lib.judge' "
+        "(ModuleNotFoundError: No module named 'course_lib')"]
+    assert worker.log_causes("one\ntwo\nthree\nfour\n") == ["two", "three", "four"]
+
+
+@pytest.mark.slow
+def test_a_kernel_that_cannot_start_puts_its_cause_in_the_reason(tmp_path, template):
+    """When the judge kernel cannot import course_lib (a course run from inside another checkout),
+    does the row's reason quote that cause from the worker's log, not only nbgrader's "see the
+    above traceback"?"""
+    site = tmp_path / "site"
+    site.mkdir()
+    # Only in the kernel (python -m course_lib.judge ...): course_lib cannot be imported there.
+    (site / "sitecustomize.py").write_text(
+        "import sys\nif 'course_lib.judge' in sys.orig_argv:\n    sys.modules['course_lib'] = None\n")
+    notebook = make_submission(tmp_path / "in", "ann", "01-mini", {}, notebooks=MINI_COURSE)
+    job = Job(student="ann", lesson="01-mini", submission=str(notebook.parent), template=str(template),
+              limits=asdict(Limits(cell_timeout=10)), sandbox=False)
+    log = tmp_path / "worker.log"
+    with open(log, "ab") as stderr:
+        proc = subprocess.run([sys.executable, "-m", "autograder.worker"], input=json.dumps(asdict(job)) + "\n",
+                              stdout=subprocess.PIPE, stderr=stderr, text=True, timeout=240,
+                              env={**os.environ, "PYTHONPATH": str(site)})
+    result = json.loads(proc.stdout.splitlines()[0])["result"]
+    assert result["status"] == "error"
+    assert "the grading kernel could not start or run" in result["reason"], result["reason"]
+    assert "course_lib" in result["reason"] and "ModuleNotFoundError" in result["reason"], result["reason"]
