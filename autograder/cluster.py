@@ -260,8 +260,11 @@ def _scratch() -> Path:
 def sandbox_problem() -> str:
     """Why this machine cannot sandbox ("" when it can), naming the machine."""
     from . import sandbox
+    from .precheck import sandbox_precheck
 
     ok, why = sandbox.available()
+    if ok:  # the probe's reduced command can pass where the kernels' real one fails (a masked /proc)
+        ok, why = sandbox_precheck()
     return "" if ok else f"{socket.gethostname()}: {why}"
 
 
