@@ -95,6 +95,7 @@ class CollectResult:
     """What ``collect_zip`` did with each file of the ZIP."""
 
     lesson: str
+    zip_name: str = ""  # the instructor's ZIP, as given: where each listed entry is
     collected: list[tuple[str, Path]] = field(default_factory=list)  # (student_id, notebook written)
     late: list[str] = field(default_factory=list)                    # students the platform marked late
     unmatched: list[str] = field(default_factory=list)               # paths in the ZIP not collected
@@ -111,7 +112,8 @@ class CollectResult:
             lines.append(f"{len(self.superseded)} older duplicate(s) not used:")
             lines += [f"  {shown_name(student)}: {shown_name(name)}" for student, name in self.superseded]
         if self.unmatched:
-            lines.append(f"{len(self.unmatched)} file(s) not collected:")
+            where = f" of {shown_name(self.zip_name)}" if self.zip_name else ""
+            lines.append(f"{len(self.unmatched)} file(s){where} not collected:")
             lines += [f"  {shown_name(name)}: {shown_name(self.why.get(name, 'no match'))}"
                       for name in self.unmatched]
         return "\n".join(lines)
@@ -200,6 +202,7 @@ def collect_zip(zip_path: Path, submitted: Path, *, lesson: str, pattern: str = 
     missing or broken ZIP, a pattern without ``student_id``, or folders that
     already exist (without ``force``); nothing is written in those cases.
     """
+    given = Path(zip_path).name
     zip_path, submitted = Path(zip_path).resolve(), Path(submitted).resolve()
     lesson = lessons_mod.resolve([lesson], notebooks)[0]
     expected = [p.name for p in lessons_mod.source_notebooks(lesson, notebooks)]
@@ -210,7 +213,7 @@ def collect_zip(zip_path: Path, submitted: Path, *, lesson: str, pattern: str = 
 
     with tempfile.TemporaryDirectory(prefix="course-collect-") as tmp:
         staged, collector = _run_nbgrader(Path(tmp), zip_path, lesson, pattern, expected, times, max_ratio)
-        result = CollectResult(lesson=lesson)
+        result = CollectResult(lesson=lesson, zip_name=given)
         for name in members:
             if name in collector.matched:
                 continue

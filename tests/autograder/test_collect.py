@@ -74,7 +74,7 @@ def test_files_not_collected_are_listed_with_why(class_zip, tmp_path):
     assert result.why["erin_1005_bundle.zip"] == "not a notebook"
     text = result.summary()
     assert "collected 4 submission(s)" in text
-    assert "4 file(s) not collected" in text and "erin_1005_notes.txt: not a notebook" in text
+    assert "4 file(s) of download.zip not collected" in text and "erin_1005_notes.txt: not a notebook" in text
 
 
 def test_the_zip_is_never_modified(class_zip, tmp_path):
