@@ -152,6 +152,7 @@ def _grade_in(work: Path, job: Job) -> tuple[Result, dict]:
     config = nbgrader_config(work, limits)
     incidents_file = work / "incidents.jsonl"
     config.BoundedExecute.incident_file = str(incidents_file)
+    config.BoundedExecute.prestart_lesson = job.lesson if job.limits.get("prestart", True) else ""
     from .policy import allows_processes
 
     config.JudgeKernelManager.allow_processes = allows_processes(job.lesson)
@@ -355,7 +356,7 @@ def _status(incidents: list[dict], rejected: list, notes: list[str] = ()) -> tup
     found = set()
     if "tampered" in kinds:
         found.add("tampered")
-    if "audit_missing" in kinds:
+    if kinds & {"audit_missing", "grading_error"}:
         found.add("error")
     if "kernel_died" in kinds:
         found.add("kernel_died")
@@ -443,6 +444,8 @@ def serve(stdin=sys.stdin, stdout=sys.stdout) -> None:
     import nbgrader.apps  # noqa: F401  (imported before the first job: the parent is still busy)
     from . import execute, preprocessors  # noqa: F401
 
+    from . import warm
+
     for line in stdin:
         if not line.strip():
             continue
@@ -454,12 +457,14 @@ def serve(stdin=sys.stdin, stdout=sys.stdout) -> None:
                             reason=f"grading failed: {type(exc).__name__}: {exc}"[:300],
                             mode="sandbox" if job.sandbox else "no-sandbox")
             answer = {"result": failed.to_dict(), "files": {}}
-        kill_children()
+        pids, groups = warm.spared()  # the kernel started ahead for the next job stays up
+        kill_children(spare=pids)
         if job.sandbox:
             from . import sandbox
 
-            sandbox.kill_leftovers()
+            sandbox.kill_leftovers(spare=groups)
         answers.write(json.dumps(answer) + "\n")
+    warm.close()
 
 
 def _die_with_parent() -> None:
