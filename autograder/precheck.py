@@ -7,7 +7,8 @@ replaced root, ``--unshare-pid --proc /proc``, the private ``/dev/shm`` and
 ``/tmp``, ``prlimit``) around this machine's Python importing ``course_lib``, so
 it fails exactly where a kernel would: a pod whose ``/proc`` is masked (bubblewrap
 cannot mount a new ``/proc`` there; ``procMount: Unmasked`` fixes it), user
-namespaces disabled, prlimit missing, the project not installed.
+namespaces disabled, prlimit missing, the project not installed, libseccomp missing (the
+judge's no-process filter loads it in the kernel).
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ __all__ = ["sandbox_precheck", "main"]
 
 OK = "sandbox-precheck-ok"
 PROGRAM = ("import os, course_lib; assert os.getpid() < 10, 'not in a new PID namespace'; "
-           "assert os.listdir('/proc/self/fd'), '/proc is not mounted'; print(%r)" % OK)
+           "assert os.listdir('/proc/self/fd'), '/proc is not mounted'; "
+           "from course_lib.judge import seccomp; why = seccomp.available(); assert not why, why; "
+           "print(%r)" % OK)
 
 
 def sandbox_precheck(timeout: float = 60) -> tuple[bool, str]:
