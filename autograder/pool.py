@@ -42,6 +42,19 @@ def error_answer(job: Job, status: str, reason: str) -> dict:
                        "mode": "sandbox" if job.sandbox else "no-sandbox"}, "files": {}}
 
 
+#: Kernels talk over Unix sockets in a job folder under the worker's TMPDIR, and a socket path has
+#: at most 107 bytes: TMPDIR/cw-XXXXXXXX/course-grade-XXXXXXXX/ipc/k-NNNNN (the sandbox's
+#: TMPDIR/cw-XXXXXXXX/sbx-XXXXXXXX is within autograder.sandbox's 90) fits when TMPDIR has 60.
+MAX_TMPDIR_CHARS = 60
+
+
+def scratch_root() -> str:
+    """Where the workers' temporary folders go: the system's, unless its path is too long for the
+    kernels' Unix sockets (measured: every kernel failed to start, the row an ``error``); then /tmp."""
+    base = tempfile.gettempdir()
+    return base if len(base) <= MAX_TMPDIR_CHARS else "/tmp"
+
+
 class WorkerProcess:
     """One long-lived worker process, restarted after an overrun.
 
@@ -75,7 +88,7 @@ class WorkerProcess:
             cmd += ["--memory-mb", str(self.memory_mb)]
         # Its own temporary folder: a worker killed mid-job (an overrun, Ctrl-C) cannot remove
         # its scratch folders itself, so _stop_process removes this one.
-        self.scratch = tempfile.mkdtemp(prefix="course-worker-")
+        self.scratch = tempfile.mkdtemp(prefix="cw-", dir=scratch_root())
         env = {**os.environ, "TMPDIR": self.scratch}
         with open(self.log_path, "ab") as log:
             return subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,

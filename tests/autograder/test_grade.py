@@ -239,13 +239,15 @@ def test_unknown_lesson_and_missing_folder_are_one_line_errors(tmp_path):
 SLOW = "import time\ntime.sleep(1.5)\ndef total(items):\n    return sum(items)"
 
 
-def test_an_interrupted_batch_resumes_to_the_same_grades(tmp_path):
+def test_an_interrupted_batch_resumes_to_the_same_grades(tmp_path, request):
     """After Ctrl-C mid-batch (one line, no traceback, no scratch folder left), and then kill -9 of
     the resumed run, does the same command finish the job with the grades an uninterrupted run
     gives, each submission once?"""
+    import pathlib
     import signal
     import subprocess
     import sys
+    import tempfile
     import time
 
     from tests.submissions import course_env, grading_processes
@@ -260,8 +262,10 @@ def test_an_interrupted_batch_resumes_to_the_same_grades(tmp_path):
     cmd = [sys.executable, "-m", "autograder.cli", "grade", str(root), "--out", str(out),
            "--no-sandbox", "--jobs", "2", "--quiet"]
 
-    scratch = tmp_path / "tmp"
-    scratch.mkdir()
+    # A short TMPDIR of the test's own: the workers' folders go under it (a long one, as pytest's
+    # tmp_path, is replaced by /tmp: see test_a_long_tmpdir_leaves_room_for_kernel_sockets).
+    scratch = pathlib.Path(tempfile.mkdtemp(prefix="t-", dir="/tmp"))
+    request.addfinalizer(lambda: shutil.rmtree(scratch, ignore_errors=True))
 
     def start_then_interrupt_after_one_more_result(how):
         done = len(list(out.glob("results/*/*.json")))
@@ -272,6 +276,7 @@ def test_an_interrupted_batch_resumes_to_the_same_grades(tmp_path):
             time.sleep(0.1)
         assert len(list(out.glob("results/*/*.json"))) > done, "no submission was graded within 120 s"
         if how == "sigint":
+            assert [p for p in scratch.iterdir() if p.name.startswith("cw-")], "the workers use TMPDIR"
             os.killpg(proc.pid, signal.SIGINT)  # as Ctrl-C in a terminal: the whole foreground group
             _, err = proc.communicate(timeout=60)
             assert proc.returncode == 130 and b"run the same command again" in err
@@ -300,3 +305,18 @@ def test_the_class_report_shows_where_the_class_struggled(batch):
     report = (batch["out"] / "report.html").read_text(encoding="utf-8")
     for expected in ("kernel_died", "exits", "ignores_interrupt", "double_hidden", "data:image/png;base64,"):
         assert expected in report
+
+
+def test_a_long_tmpdir_leaves_room_for_kernel_sockets(monkeypatch):
+    """With a TMPDIR too long for the kernels' Unix sockets (107 bytes with the job folders under
+    it; pytest's own tmp_path is), do the workers' folders go to /tmp instead, and else stay in it?"""
+    import tempfile
+
+    from autograder import pool
+
+    monkeypatch.setattr(tempfile, "tempdir", "/tmp/" + "x" * 70)
+    assert pool.scratch_root() == "/tmp"
+    monkeypatch.setattr(tempfile, "tempdir", "/var/tmp/short")
+    assert pool.scratch_root() == "/var/tmp/short"
+    longest = "/" + "x" * (pool.MAX_TMPDIR_CHARS - 1) + "/cw-12345678/course-grade-12345678/ipc/k-65535"
+    assert len(longest.encode()) <= 107
