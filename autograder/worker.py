@@ -94,16 +94,22 @@ def _log_cause(mark: int | None) -> str:
             text = log.read(64 * 1024).decode("utf-8", "replace")
     except OSError:
         return ""
-    return shown_name(" | ".join(log_causes(text)))[:500]
+    return shown_name(" | ".join(exception_lines(text)))[:500]
 
 
 _NAMED_ERROR = re.compile(r"\b[A-Z]\w*(Error|Exception|Exit|Interrupt)\b:?")
 
 
 def log_causes(text: str) -> list[str]:
+    """The last few causes in a log (:func:`exception_lines`), else its last lines."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return exception_lines(text) or lines[-LOG_TAIL_LINES:]
+
+
+def exception_lines(text: str) -> list[str]:
     """The last few causes in a log: each traceback's final line (the exception and its message)
     and any other line naming an exception (``python -m``'s "Error while finding module
-    specification ... (ModuleNotFoundError: ...)"); else its last lines."""
+    specification ... (ModuleNotFoundError: ...)"), or none."""
     lines = [line.rstrip() for line in text.splitlines() if line.strip()]
     causes, in_traceback = [], False
     for line in lines:
@@ -114,8 +120,7 @@ def log_causes(text: str) -> list[str]:
             causes.append(line.strip())
         elif not in_traceback and _NAMED_ERROR.search(line):
             causes.append(line.strip())
-    unique = list(dict.fromkeys(causes))
-    return unique[-LOG_TAIL_LINES:] or [line.strip() for line in lines[-LOG_TAIL_LINES:]]
+    return list(dict.fromkeys(causes))[-LOG_TAIL_LINES:]
 
 
 def _grade_in(work: Path, job: Job) -> tuple[Result, dict]:
@@ -415,7 +420,8 @@ def _last_error(outcome: dict) -> str:
     text = (outcome.get("error") or "") + "\n" + (outcome.get("log") or "")
     lines = [l.strip() for l in text.splitlines() if l.strip()]
     errors = [l for l in lines if "ERROR" in l or "Error" in l]
-    return (errors or lines or ["unknown error"])[-1][:300]
+    causes = exception_lines(text)  # the exception nbgrader logged, not its "see the above traceback"
+    return " | ".join(causes)[:300] if causes else (errors or lines or ["unknown error"])[-1][:300]
 
 
 # --------------------------------------------------------------------- serving

@@ -103,9 +103,13 @@ def test_status_takes_the_gravest_incident_and_keeps_every_reason():
 
 
 def test_last_error_names_the_last_error_line():
-    """Does nbgrader's failure reach the row as its last error line, bounded?"""
-    outcome = {"error": "Traceback\nValueError: first", "log": "[INFO] fine\n[ERROR] the real one"}
-    assert worker._last_error(outcome) == "[ERROR] the real one"
+    """Does nbgrader's failure reach the row as the exception it logged (not its "[ERROR] see the
+    above traceback"), else its last error line, bounded?"""
+    outcome = {"error": "", "log": "Traceback (most recent call last):\n  File \"x\", line 1\n"
+                                   "zmq.error.ZMQError: No such file or directory\n"
+                                   "[ERROR] Please see the the above traceback"}
+    assert worker._last_error(outcome) == "zmq.error.ZMQError: No such file or directory"
+    assert worker._last_error({"log": "[INFO] fine\n[ERROR] the real one"}) == "[ERROR] the real one"
     assert worker._last_error({}) == "unknown error"
     assert len(worker._last_error({"log": "Error " + "x" * 1000})) == 300
 
