@@ -63,13 +63,14 @@ def run(job: Job) -> dict:
     with tempfile.TemporaryDirectory(prefix="course-grade-") as tmp:
         result, files = _grade_in(Path(tmp), job)
     if result.status == "error" and result.reason.startswith("nbgrader could not grade it"):
-        cause = _log_cause(mark)
-        if cause:  # nbgrader's own message only points at a traceback that went to the log
+        cause = _log_cause(mark, known=result.reason)
+        if cause:  # the kernel's own words, which nbgrader's traceback does not hold
             result.reason = (f"the grading kernel could not start or run: {cause} "
                              f"(nbgrader: {result.reason.removeprefix('nbgrader could not grade it: ')})")
     return {"result": result.to_dict(), "files": files}
 
 
+NBGRADER_DUMP = "] nbgrader failed:\n"  # how _grade_in starts its copy of nbgrader's log in the worker's log
 LOG_TAIL_LINES = 3  # lines of the worker's log a kernel-start failure's reason quotes
 
 
@@ -82,8 +83,9 @@ def _log_mark() -> int | None:
     return info.st_size if stat.S_ISREG(info.st_mode) else None
 
 
-def _log_cause(mark: int | None) -> str:
-    """The last error lines the kernel (or nbgrader) wrote to the log since ``mark``, escaped, bounded."""
+def _log_cause(mark: int | None, known: str = "") -> str:
+    """The last error lines the kernel (or nbgrader) wrote to the log since ``mark`` and not
+    already in ``known`` (the reason), escaped, bounded."""
     if mark is None:
         return ""
     try:
@@ -94,7 +96,8 @@ def _log_cause(mark: int | None) -> str:
             text = log.read(64 * 1024).decode("utf-8", "replace")
     except OSError:
         return ""
-    return shown_name(" | ".join(exception_lines(text)))[:500]
+    text = text.split(NBGRADER_DUMP, 1)[0]  # what the kernel wrote, before _grade_in copies nbgrader's log
+    return shown_name(" | ".join(c for c in exception_lines(text) if c not in known))[:500]
 
 
 _NAMED_ERROR = re.compile(r"\b[A-Z]\w*(Error|Exception|Exit|Interrupt)\b:?")
@@ -185,6 +188,9 @@ def _grade_in(work: Path, job: Job) -> tuple[Result, dict]:
     result.incidents = _read_incidents(incidents_file)
     if not outcome["success"]:
         result.reason = "nbgrader could not grade it: " + _last_error(outcome)
+        # The whole traceback goes to this worker's log: the reason holds one line of it.
+        print(f"[{job.student}/{job.lesson}] nbgrader failed:\n{outcome.get('log') or ''}\n"
+              f"{outcome.get('error') or ''}", file=sys.stderr, flush=True)
         return result, {}
 
     mark = time.perf_counter()
@@ -419,9 +425,10 @@ def _read_incidents(path: Path) -> list[dict]:
 def _last_error(outcome: dict) -> str:
     text = (outcome.get("error") or "") + "\n" + (outcome.get("log") or "")
     lines = [l.strip() for l in text.splitlines() if l.strip()]
-    errors = [l for l in lines if "ERROR" in l or "Error" in l]
-    causes = exception_lines(text)  # the exception nbgrader logged, not its "see the above traceback"
-    return " | ".join(causes)[:300] if causes else (errors or lines or ["unknown error"])[-1][:300]
+    # A traceback's own last line ("KeyError: 'x'") says more than nbgrader's "[ERROR] see above".
+    raised = [l for l in lines if re.match(r"[A-Za-z_][\w.]*(Error|Exception|Interrupt): ", l)]
+    errors = raised or [l for l in lines if "ERROR" in l or "Error" in l]
+    return (errors or lines or ["unknown error"])[-1][:300]
 
 
 # --------------------------------------------------------------------- serving
