@@ -22,6 +22,8 @@ One module a pipeline step (like nbgrader's own ``apps/`` and
     pool           long-lived worker processes, each job bounded
     cluster        the same workers on a Dask cluster (``course grade --cluster``)
     results        one Result type and its atomic writes
+    late           due dates, submission times and late penalties
+    notices        a feedback page for a row nbgrader wrote none for
     grade          grades a class: the batch's only writer
     report         the class report (report.html)
     check          ``course check`` for a student

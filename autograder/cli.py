@@ -19,10 +19,14 @@ __all__ = ["EXAMPLES", "main"]
 EXAMPLES = {
     "release": "example:\n  course release --out build/student          # every lesson\n"
                "  course release 01 06 --out handout --force   # two lessons, replacing old copies",
-    "grade": "example:\n  course grade submitted/ --out grading/ --jobs 2\n\n"
+    "grade": "example:\n  course grade submitted/ --out grading/ --jobs 2\n"
+             "  course grade submitted/ --out grading/ --lesson 03 --due 2026-03-01T23:59 --late-penalty 10%/day\n"
+             "  course grade submitted/ --out grading/ --lesson 03 --student alice --force   # one regrade\n\n"
              "SUBMISSIONS holds <student_id>/<lesson>/<notebook>.ipynb (nbgrader's submitted/ layout).\n"
-             "Writes OUT/grades.csv, OUT/feedback/<student>/<lesson>/*.html and OUT/autograded/.\n"
-             "Run it again after an interruption: finished submissions are not graded twice.",
+             "Writes OUT/grades.csv, OUT/tests.csv (every test's points), OUT/report.html,\n"
+             "OUT/feedback/<student>/<lesson>/*.html and OUT/autograded/.\n"
+             "Run it again after an interruption: finished submissions are not graded twice.\n"
+             "Times without a zone (--due, timestamp.txt, --extensions) are UTC, as nbgrader reads them.",
     "check": "example:\n  course check 01-processes-and-threads/01-processes-and-threads.ipynb\n"
              "  course check --hidden 01-processes-and-threads/01-processes-and-threads.ipynb   # self-study",
     "solutions": "example:\n  course solutions 03 --out build/student   # build/student/03-.../03-...-solutions.ipynb\n\n"
@@ -37,9 +41,14 @@ EXAMPLES = {
                "File names are matched by a regular expression with a (?P<student_id>...) group;\n"
                "`canvas` (default) reads alice_12345_01-processes-and-threads.ipynb,\n"
                "`moodle` reads a folder per participant. Files that match nothing are listed.",
-    "gradebook": "example:\n  course gradebook grading/ postgresql+psycopg2://grader:secret@127.0.0.1:5432/course\n\n"
-                 "Copies every test's points from grading/results/ into nbgrader's gradebook at DB_URL\n"
-                 "(the formgrader and `nbgrader export` then see them). Loading twice changes nothing.",
+    "gradebook": "example:\n  course gradebook grading/ sqlite:///course/gradebook.db   # a new one is created\n"
+                 "  course gradebook grading/ postgresql+psycopg2://grader:secret@127.0.0.1:5432/course "
+                 "--course-dir course/\n\n"
+                 "Copies every test's points, due dates and late penalties from grading/results/ into\n"
+                 "nbgrader's gradebook at DB_URL, creating the lessons it lacks, and the graded notebooks\n"
+                 "into the course folder, where the formgrader's Manual Grading finds them (`nbgrader\n"
+                 "export` then agrees with grades.csv). Loading twice changes nothing; points a grader\n"
+                 "gave by hand are kept.",
     "report": "example:\n  course report grading/   # grades.csv and report.html again, from grading/results/",
 }
 
@@ -68,6 +77,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="folder for grades.csv, feedback/, autograded/")
     p.add_argument("--lesson", action="append", dest="lessons", metavar="LESSON",
                    help="grade only this lesson (repeatable)")
+    p.add_argument("--student", action="append", dest="students", metavar="STUDENT",
+                   help="grade only this student (repeatable)")
+    p.add_argument("--due", metavar="WHEN", help="due date of the lessons graded, e.g. 2026-03-01T23:59 (UTC "
+                                                   "unless it has an offset); kept for later runs")
+    p.add_argument("--late-penalty", metavar="SHARE",
+                   help="points lost when late, as a share of the lesson's: 10%%/day (per started day) or 25%% (once)")
+    p.add_argument("--extensions", type=Path, metavar="CSV",
+                   help="per-student due dates: a CSV with student_id,due (and optionally lesson)")
     p.add_argument("--jobs", type=int, default=None, help="submissions graded at once (default: cores)")
     p.add_argument("--cluster", metavar="ADDRESS",
                    help="grade on a Dask cluster: a scheduler address (tcp://host:8786) or local:N "
@@ -90,10 +107,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--pattern", default="canvas",
                    help="canvas, moodle, or a regex with (?P<student_id>...) (default: canvas)")
     p.add_argument("--force", action="store_true", help="replace students' folders that already exist")
+    p.add_argument("--max-ratio", type=float, default=None, metavar="R",
+                   help="skip (and list) an entry that unpacks to more than R times its size, a ZIP bomb "
+                        "(default: 200)")
 
     p = add("gradebook", "Load the results of `course grade` into an nbgrader gradebook (SQLite or PostgreSQL).")
     p.add_argument("graded", type=Path, metavar="OUT", help="the --out folder of `course grade`")
     p.add_argument("db_url", metavar="DB_URL", help="an SQLAlchemy URL, e.g. postgresql+psycopg2://...")
+    p.add_argument("--course-dir", type=Path, metavar="DIR",
+                   help="the formgrader's course folder, where graded notebooks go for Manual Grading "
+                        "(default: the folder of a SQLite gradebook)")
 
     p = add("report", "Write grades.csv and report.html again from a grading folder's results.")
     p.add_argument("graded", type=Path, metavar="OUT", help="the --out folder of `course grade`")
@@ -155,25 +178,31 @@ def _dispatch(args) -> int:
             sandbox = _sandbox_or_explain()
         limits = Limits(cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
                         max_notebook_mb=args.max_notebook_mb)
-        rows = grade(args.submissions, out=args.out, lessons=args.lessons, jobs=args.jobs,
+        rows = grade(args.submissions, out=args.out, lessons=args.lessons, students=args.students, jobs=args.jobs,
                      limits=limits, sandbox=sandbox, force=args.force, progress=not args.quiet,
-                     cluster=args.cluster)
+                     cluster=args.cluster, due=args.due, late_penalty=args.late_penalty, extensions=args.extensions)
         print(summary(rows))
+        if rows.unchanged:
+            print(f"{rows.unchanged} unchanged and skipped (graded before, same files; --force grades them again)")
         print(f"grades: {args.out / 'grades.csv'}  report: {args.out / 'report.html'}  "
               f"feedback: {args.out / 'feedback'}")
         return 0
     if args.command == "collect":
         from .collect import collect_zip
-        result = collect_zip(args.zip, args.out, lesson=args.lesson, pattern=args.pattern, force=args.force)
+        from .collect import MAX_RATIO
+        result = collect_zip(args.zip, args.out, lesson=args.lesson, pattern=args.pattern, force=args.force,
+                             max_ratio=args.max_ratio or MAX_RATIO)
         print(result.summary())
         return 0 if result.collected else 1
     if args.command == "gradebook":
         from .gradebook import main as gradebook_main
-        return gradebook_main([str(args.graded), args.db_url])
+        return gradebook_main([str(args.graded), args.db_url]
+                              + (["--course-dir", str(args.course_dir)] if args.course_dir else []))
     if args.command == "report":
         from .grade import rebuild
         rows = rebuild(args.graded)
-        print(f"{len(rows)} rows: {args.graded / 'grades.csv'}  {args.graded / 'report.html'}")
+        print(f"{len(rows)} rows: {args.graded / 'grades.csv'}  {args.graded / 'tests.csv'}  "
+              f"{args.graded / 'report.html'}")
         return 0
     if args.command == "check":
         from .check import check, check_hidden, report

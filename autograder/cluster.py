@@ -172,38 +172,45 @@ def grade_on_cluster(address: str, batch: list[Job], template: Path, on_result, 
 
 
 def pack_submission(folder: Path, max_bytes: int) -> dict:
-    """The submission folder's notebook entries as data, for a machine that cannot see the folder.
+    """The submission folder's entries as data, for a machine that cannot see the folder.
 
     Kept as they are, so the worker's :func:`~autograder.worker.read_submitted` decides exactly
     as it would locally: a link stays a link (never followed here), a file over the limit stays
-    over it (sent as its size, not its bytes), anything else stays "not a regular file".
+    over it (sent as its size, not its bytes), anything else stays "not a regular file"; a stray
+    file is sent as its name only (it is listed, never read) and every entry keeps its time
+    (the newest notebook is graded when none has the expected name).
     """
+    from .worker import BOOKKEEPING
+
     packed = {}
     try:
         entries = list(os.scandir(folder))
     except OSError:
         return {}  # the worker then says it cannot list the folder
     for entry in entries:
-        if not entry.name.endswith(".ipynb"):
+        if entry.name in BOOKKEEPING:
             continue
         info = entry.stat(follow_symlinks=False)
-        if stat.S_ISLNK(info.st_mode):
-            packed[entry.name] = ("link", os.readlink(entry.path))
+        when = info.st_mtime_ns
+        if not entry.name.endswith(".ipynb"):
+            packed[entry.name] = ("dir" if stat.S_ISDIR(info.st_mode) else "stray", "", when)
+        elif stat.S_ISLNK(info.st_mode):
+            packed[entry.name] = ("link", os.readlink(entry.path), when)
         elif not stat.S_ISREG(info.st_mode):
-            packed[entry.name] = ("other", "")
+            packed[entry.name] = ("other", "", when)
         elif info.st_size > max_bytes:
-            packed[entry.name] = ("big", info.st_size)
+            packed[entry.name] = ("big", info.st_size, when)
         else:
             fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW)
             with os.fdopen(fd, "rb") as f:
-                packed[entry.name] = ("file", f.read(max_bytes + 1))
+                packed[entry.name] = ("file", f.read(max_bytes + 1), when)
     return packed
 
 
 def unpack_submission(packed: dict, into: Path) -> Path:
     """Recreate a packed submission folder in ``into`` (a fresh folder of the worker's)."""
     into.mkdir(parents=True, exist_ok=True)
-    for name, (kind, value) in packed.items():
+    for name, (kind, value, *when) in packed.items():
         if "/" in name or name in (".", ".."):
             continue  # os.scandir never names such an entry; refuse one that was forged
         path = into / name
@@ -214,8 +221,12 @@ def unpack_submission(packed: dict, into: Path) -> Path:
         elif kind == "big":
             with open(path, "wb") as f:
                 f.truncate(int(value))  # sparse: its size is all that is read
-        else:
+        elif kind == "stray":
+            path.touch()
+        else:  # "dir", and "other" (not a regular file: a folder stands for it)
             path.mkdir()
+        if when:
+            os.utime(path, ns=(int(when[0]), int(when[0])), follow_symlinks=False)
     return into
 
 
@@ -249,8 +260,11 @@ def _scratch() -> Path:
 def sandbox_problem() -> str:
     """Why this machine cannot sandbox ("" when it can), naming the machine."""
     from . import sandbox
+    from .precheck import sandbox_precheck
 
     ok, why = sandbox.available()
+    if ok:  # the probe's reduced command can pass where the kernels' real one fails (a masked /proc)
+        ok, why = sandbox_precheck()
     return "" if ok else f"{socket.gethostname()}: {why}"
 
 

@@ -36,13 +36,18 @@ Rules, and what they trade off:
   ``timestamp`` group overrides it); on equal times, the later path in sort
   order wins. The time is written to ``timestamp.txt`` as nbgrader does
   (ZIP times carry no time zone; nbgrader reads them as UTC).
+- Canvas names a late hand-in ``..._LATE_...``: the mark is kept as
+  :data:`LATE_MARKER` beside the notebook, so ``course grade --due`` counts
+  it late even when the ZIP's time does not say so.
 - Archives inside the ZIP are not opened (listed as "not a notebook"): one
   broken or huge inner archive cannot stop the collection of the class.
 - Entries are data (:mod:`autograder.unzip`): no mode bits are kept (files
-  0644, folders 0755), links and special entries are listed, not extracted,
-  and a ZIP over its bounds (size, entries, compression ratio: a bomb) is
-  refused whole with a message, nothing written. Of two entries with one
-  path, the newer one is used and the other listed.
+  0644, folders 0755), links and special entries are listed, not extracted.
+  An entry that unpacks to more than ``max_ratio`` times its size (a bomb)
+  is skipped and listed by its name in the instructor's ZIP, the rest is
+  collected; a ZIP over its total bounds (size, entries) is refused whole,
+  nothing written. Of two entries with one path, the newer one is used and
+  the other listed.
 - A student whose ``<lesson>/`` folder already exists makes the whole call
   fail before anything is written, unless ``force`` replaces those folders.
 """
@@ -67,20 +72,22 @@ from . import lessons as lessons_mod
 from .lessons import CourseError
 
 __all__ = [
-    "DEFAULT_PATTERN", "MOODLE_PATTERN", "PATTERNS", "SAFE_STUDENT_ID", "MAX_UNZIPPED_BYTES",
-    "CollectResult", "LessonCollector", "SafeExtractor", "collect_zip"
+    "DEFAULT_PATTERN", "MOODLE_PATTERN", "PATTERNS", "SAFE_STUDENT_ID", "MAX_UNZIPPED_BYTES", "MAX_RATIO",
+    "LATE_MARKER", "CollectResult", "LessonCollector", "SafeExtractor", "collect_zip"
 ]
 
 DEFAULT_PATTERN = (
     r"(?:.*/)?"                                   # any folders inside the ZIP
     r"(?P<student_id>[A-Za-z0-9][A-Za-z0-9.-]*)"  # the student's name or login
-    r"_(?:LATE_)?\d+_(?:\d+_)?"                   # user id, Canvas's submission id
+    r"_(?P<late>LATE_)?\d+_(?:\d+_)?"             # Canvas's late mark, user id, submission id
     r"(?P<file_id>[^/]+)"                         # the file name the student uploaded
 )
 MOODLE_PATTERN = r"(?:.*/)?[^/]*_(?P<student_id>\d+)_assignsubmission_file_/(?P<file_id>[^/]+)"
 PATTERNS = {"canvas": DEFAULT_PATTERN, "moodle": MOODLE_PATTERN}  # names --pattern accepts
 SAFE_STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}$")
 MAX_UNZIPPED_BYTES = 2 * 1024**3  # a class of notebooks is far smaller; a ZIP bomb is not
+MAX_RATIO = 200.0  # an entry unpacking to more than this many times its size is skipped (--max-ratio)
+LATE_MARKER = "LATE.txt"  # beside a notebook the platform marked late (read by course grade --due)
 
 
 @dataclass
@@ -88,7 +95,9 @@ class CollectResult:
     """What ``collect_zip`` did with each file of the ZIP."""
 
     lesson: str
+    zip_name: str = ""  # the instructor's ZIP, as given: where each listed entry is
     collected: list[tuple[str, Path]] = field(default_factory=list)  # (student_id, notebook written)
+    late: list[str] = field(default_factory=list)                    # students the platform marked late
     unmatched: list[str] = field(default_factory=list)               # paths in the ZIP not collected
     superseded: list[tuple[str, str]] = field(default_factory=list)  # (student_id, older duplicate)
     why: dict[str, str] = field(default_factory=dict)                # path in the ZIP -> why not used
@@ -97,12 +106,14 @@ class CollectResult:
         """What happened, for the terminal: names from the ZIP escaped (no control characters)."""
         from .discover import shown_name
 
-        lines = [f"{self.lesson}: collected {len(self.collected)} submission(s)"]
+        lines = [f"{self.lesson}: collected {len(self.collected)} submission(s)"
+                 + (f", {len(self.late)} marked late by the platform" if self.late else "")]
         if self.superseded:
             lines.append(f"{len(self.superseded)} older duplicate(s) not used:")
             lines += [f"  {shown_name(student)}: {shown_name(name)}" for student, name in self.superseded]
         if self.unmatched:
-            lines.append(f"{len(self.unmatched)} file(s) not collected:")
+            where = f" of {shown_name(self.zip_name)}" if self.zip_name else ""
+            lines.append(f"{len(self.unmatched)} file(s){where} not collected:")
             lines += [f"  {shown_name(name)}: {shown_name(self.why.get(name, 'no match'))}"
                       for name in self.unmatched]
         return "\n".join(lines)
@@ -124,6 +135,7 @@ class LessonCollector(FileNameCollectorPlugin):
         super().__init__(**kwargs)
         self.skipped: dict[str, str] = {}     # path in the ZIP -> why
         self.matched: dict[str, str] = {}     # path in the ZIP -> student_id
+        self.late: set[str] = set()           # paths in the ZIP the platform marked late
 
     def collect(self, submitted_file: str):
         name = Path(os.path.relpath(submitted_file, self.extracted_root)).as_posix()
@@ -148,6 +160,8 @@ class LessonCollector(FileNameCollectorPlugin):
             return None
         if not info.get("timestamp"):
             info["timestamp"] = self.zip_times.get(name)
+        if info.pop("late", None):
+            self.late.add(name)
         self.matched[name] = student
         return info
 
@@ -161,6 +175,7 @@ class SafeExtractor(ExtractorPlugin):
     """
 
     bounds = Dict(help="autograder.unzip.Bounds fields").tag(config=True)
+    shown_zip = Unicode(help="the instructor's ZIP, as messages name it").tag(config=True)
 
     def extract(self, archive_path: str, extracted_path: str) -> None:
         from .unzip import Bounds, Refused, safe_extract
@@ -172,19 +187,22 @@ class SafeExtractor(ExtractorPlugin):
                 done = safe_extract(Path(archive_path, zfile), Path(extracted_path, Path(zfile).stem),
                                     Bounds(**self.bounds))
             except Refused as refused:
-                raise CourseError(f"{zfile}: {refused}; nothing was collected")
+                raise CourseError(f"{self.shown_zip or zfile}: {refused}; nothing was collected")
             self.skipped.update(done.skipped)
 
 
 def collect_zip(zip_path: Path, submitted: Path, *, lesson: str, pattern: str = DEFAULT_PATTERN,
-                force: bool = False, notebooks: Path = lessons_mod.NOTEBOOKS) -> CollectResult:
+                force: bool = False, notebooks: Path = lessons_mod.NOTEBOOKS,
+                max_ratio: float = MAX_RATIO) -> CollectResult:
     """Collect ``zip_path`` into ``submitted/<student_id>/<lesson>/``; return what went where.
 
     ``lesson`` is a lesson id or number ('01'); ``pattern`` a regular
-    expression or a name in :data:`PATTERNS` ('canvas', 'moodle'). Raises CourseError for a
+    expression or a name in :data:`PATTERNS` ('canvas', 'moodle'); ``max_ratio`` the compression
+    ratio above which an entry is skipped as a bomb. Raises CourseError for a
     missing or broken ZIP, a pattern without ``student_id``, or folders that
     already exist (without ``force``); nothing is written in those cases.
     """
+    given = Path(zip_path).name
     zip_path, submitted = Path(zip_path).resolve(), Path(submitted).resolve()
     lesson = lessons_mod.resolve([lesson], notebooks)[0]
     expected = [p.name for p in lessons_mod.source_notebooks(lesson, notebooks)]
@@ -194,8 +212,8 @@ def collect_zip(zip_path: Path, submitted: Path, *, lesson: str, pattern: str = 
     # The newer of two entries with one path is the one extracted: its time is the one that counts.
 
     with tempfile.TemporaryDirectory(prefix="course-collect-") as tmp:
-        staged, collector = _run_nbgrader(Path(tmp), zip_path, lesson, pattern, expected, times)
-        result = CollectResult(lesson=lesson)
+        staged, collector = _run_nbgrader(Path(tmp), zip_path, lesson, pattern, expected, times, max_ratio)
+        result = CollectResult(lesson=lesson, zip_name=given)
         for name in members:
             if name in collector.matched:
                 continue
@@ -213,6 +231,12 @@ def collect_zip(zip_path: Path, submitted: Path, *, lesson: str, pattern: str = 
         result.superseded = _superseded(staged, collector, lesson)
         for student, name in result.superseded:
             result.why[name] = f"an older submission by {student}"
+        older = {name for _, name in result.superseded}
+        result.late = sorted({student for name, student in collector.matched.items()
+                              if name in collector.late and name not in older})
+        for student in result.late:  # written into the staged folder, so it moves with the notebook
+            (staged / student / lesson / LATE_MARKER).write_text(
+                "The learning platform marked this hand-in LATE.\n", encoding="utf-8")
         result.collected = _move_into(staged, submitted, lesson, force)
     return result
 
@@ -246,7 +270,7 @@ def _read_zip(zip_path: Path) -> tuple[list[str], dict[str, datetime]]:
 
 
 def _run_nbgrader(root: Path, zip_path: Path, lesson: str, pattern: str, expected: list[str],
-                  times: dict[str, datetime]) -> tuple[Path, LessonCollector]:
+                  times: dict[str, datetime], max_ratio: float = MAX_RATIO) -> tuple[Path, LessonCollector]:
     """Run ZipCollectApp in a throw-away course dir; return its submitted/ folder."""
     from nbgrader.apps.zipcollectapp import ZipCollectApp
     from nbgrader.coursedir import CourseDirectory
@@ -266,7 +290,8 @@ def _run_nbgrader(root: Path, zip_path: Path, lesson: str, pattern: str, expecte
     config.CourseDirectory.assignment_id = lesson
     config.ZipCollectApp.strict = True
     config.ZipCollectApp.extractor_plugin = SafeExtractor
-    config.SafeExtractor.bounds = {"total_bytes": MAX_UNZIPPED_BYTES}
+    config.SafeExtractor.bounds = {"total_bytes": MAX_UNZIPPED_BYTES, "ratio": float(max_ratio)}
+    config.SafeExtractor.shown_zip = zip_path.name
     config.ZipCollectApp.collector_plugin = LessonCollector
     config.ExtractorPlugin.zip_ext = [".zip"]
     config.FileNameCollectorPlugin.named_regexp = pattern

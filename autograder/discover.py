@@ -111,9 +111,11 @@ def discover(submissions: Path, lesson_ids: list[str] | None = None) -> tuple[Fo
 def fingerprint(folder: Path) -> str:
     """A hash of a submission's entries (names, bytes), to know when to regrade.
 
-    Raises :class:`Unusable` for a symbolic link, device, FIFO or socket, or
-    a name that is not valid UTF-8 or holds control characters, anywhere in
-    the folder: such a submission is reported, and nothing is read through it.
+    Raises :class:`Unusable` for a symbolic link, device, FIFO or socket
+    anywhere in the folder: such a submission is reported, and nothing is read
+    through it. A regular file whose name is not valid UTF-8 or holds control
+    characters is hashed like any other (the worker lists it, escaped, and
+    never grades it): a stray file never costs a lesson.
     """
     digest = hashlib.sha256()
     seen = [0]
@@ -124,8 +126,6 @@ def fingerprint(folder: Path) -> str:
                 continue
             name = relative + os.fsencode(entry.name)
             shown = shown_name(os.fsdecode(name))
-            if (why := _bad_name(entry.name)):
-                raise Unusable(f"the file name {shown} {why}: rename it and hand in again")
             info = entry.stat(follow_symlinks=False)
             digest.update(name + b"\0" + str(stat.S_IFMT(info.st_mode)).encode())
             if stat.S_ISLNK(info.st_mode):

@@ -15,10 +15,13 @@ in the caller's thread of control under a lock (the parent is the only writer).
 from __future__ import annotations
 
 import json
+import os
 import queue
 import select
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import asdict
@@ -39,6 +42,19 @@ def error_answer(job: Job, status: str, reason: str) -> dict:
                        "mode": "sandbox" if job.sandbox else "no-sandbox"}, "files": {}}
 
 
+#: Kernels talk over Unix sockets in a job folder under the worker's TMPDIR, and a socket path has
+#: at most 107 bytes: TMPDIR/cw-XXXXXXXX/course-grade-XXXXXXXX/ipc/k-NNNNN (the sandbox's
+#: TMPDIR/cw-XXXXXXXX/sbx-XXXXXXXX is within autograder.sandbox's 90) fits when TMPDIR has 60.
+MAX_TMPDIR_CHARS = 60
+
+
+def scratch_root() -> str:
+    """Where the workers' temporary folders go: the system's, unless its path is too long for the
+    kernels' Unix sockets (measured: every kernel failed to start, the row an ``error``); then /tmp."""
+    base = tempfile.gettempdir()
+    return base if len(base) <= MAX_TMPDIR_CHARS else "/tmp"
+
+
 class WorkerProcess:
     """One long-lived worker process, restarted after an overrun.
 
@@ -53,12 +69,15 @@ class WorkerProcess:
         self.memory_mb = memory_mb
         self.batch = batch
         self.proc: subprocess.Popen | None = None
+        self.scratch: str | None = None  # the process's TMPDIR: removed with it, whatever it left there
         self.closed = False  # set by close(): a job in flight is abandoned, not recorded
 
     def start(self) -> None:
         if self.closed:
             raise RuntimeError("worker closed")
-        if self.proc is None or self.proc.poll() is not None:
+        if self.proc is not None and self.proc.poll() is not None:
+            self._stop_process()  # it died by itself: its scratch folder goes with it
+        if self.proc is None:
             self.proc = self._start()
 
     def _start(self) -> subprocess.Popen:
@@ -67,24 +86,32 @@ class WorkerProcess:
         cmd = [sys.executable, "-m", "autograder.worker", "--batch", str(self.batch)]
         if self.memory_mb:
             cmd += ["--memory-mb", str(self.memory_mb)]
+        # Its own temporary folder: a worker killed mid-job (an overrun, Ctrl-C) cannot remove
+        # its scratch folders itself, so _stop_process removes this one.
+        self.scratch = tempfile.mkdtemp(prefix="cw-", dir=scratch_root())
+        env = {**os.environ, "TMPDIR": self.scratch}
         with open(self.log_path, "ab") as log:
             return subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-                                    text=True, start_new_session=True)
+                                    text=True, start_new_session=True, env=env)
 
     def grade(self, job: Job) -> dict | None:
         """``{"result": ..., "files": ...}`` for one job, even when the worker overruns or dies;
         None when the worker was closed meanwhile (Ctrl-C)."""
         limit = job.limits["notebook_timeout"] + WORKER_OVERHEAD_S
         started = time.monotonic()
-        self.start()
+        try:
+            self.start()
+        except RuntimeError:  # closed meanwhile (Ctrl-C)
+            return None
+        proc = self.proc  # close() may clear self.proc from another thread at any moment
         answer = None
         try:
-            self.proc.stdin.write(json.dumps(asdict(job)) + "\n")
-            self.proc.stdin.flush()
-            ready, _, _ = select.select([self.proc.stdout], [], [], limit)
-            line = self.proc.stdout.readline() if ready else ""
+            proc.stdin.write(json.dumps(asdict(job)) + "\n")
+            proc.stdin.flush()
+            ready, _, _ = select.select([proc.stdout], [], [], limit)
+            line = proc.stdout.readline() if ready else ""
             answer = json.loads(line) if line.strip() else None
-        except (OSError, ValueError):  # the worker died, or close() closed its pipes
+        except (OSError, ValueError, AttributeError):  # the worker died, or close() closed its pipes
             answer = None
         if self.closed:
             return None
@@ -104,6 +131,7 @@ class WorkerProcess:
 
     def _stop_process(self) -> None:
         proc, self.proc = self.proc, None
+        scratch, self.scratch = self.scratch, None
         if proc is None:
             return
         try:
@@ -116,7 +144,12 @@ class WorkerProcess:
             pass
         kill_tree(proc.pid)
         proc.wait()
-        proc.stdout.close()
+        try:
+            proc.stdout.close()
+        except (OSError, ValueError):  # a feeder thread may be reading it as it is closed
+            pass
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def grade_all(jobs: list[Job], workers: list[WorkerProcess], on_result, *, progress: bool) -> None:

@@ -5,9 +5,16 @@ workers write (``OUT/results/<student>/<lesson>.json``) and writes
 ``out/report.html``: per lesson the score distribution and the mean share of
 points earned per test cell (PNG plots embedded as base64, so the page can
 be mailed or archived as one file), the tests that failed most with their
-most common messages, the submissions that timed out, crashed or could not
-be graded with why, where the grading time went, and every submission with
-the mode it was graded in (sandbox or not).
+most common messages and who failed them, a student × test matrix (each
+cell coloured by its result and linking to that student's feedback page;
+sorted by student, total or any test through links in its header), the
+submissions that timed out, crashed or could not be graded with why, where
+the grading time went, how to grade again, and every submission with the
+mode it was graded in (sandbox or not) and its lateness.
+
+The page has no script, so the matrix sorts without one: each order is a
+copy of the table, and the header's links show one copy through CSS's
+``:target`` (a class of 30 and 10 tests costs a few kB per order).
 
 Trade-offs: plots are drawn with matplotlib's Agg canvas directly (no
 pyplot), so writing a report never changes the caller's backend or leaks
@@ -32,7 +39,7 @@ __all__ = [
     "MESSAGE_CHARS", "ADDRESS", "write_report", "render"
 ]
 
-PROBLEM_STATUSES = ("timeout", "kernel_died", "error")
+PROBLEM_STATUSES = ("timeout", "timeout-partial", "kernel_died", "error")
 INTEGRITY_STATUSES = ("tampered", "rejected")  # listed first: rows an instructor must read
 TIMING_STEPS = ("prepare", "autograde", "feedback", "bookkeeping")
 TOP_FAILED = 10          # failed tests listed per lesson
@@ -43,19 +50,25 @@ ADDRESS = re.compile(r"0x[0-9a-fA-F]{6,}")  # object addresses differ per run: g
 
 def write_report(results: list[dict], out: Path) -> Path:
     """Write ``out/report.html`` for ``results`` (one dict per submission); return its path."""
+    import json
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     from .results import write_atomic
     from .sanitize import sanitize_page
 
-    page = sanitize_page(render(results))
+    try:
+        submissions = json.loads((out / "batch.json").read_text(encoding="utf-8")).get("submissions")
+    except (OSError, ValueError, AttributeError):
+        submissions = None
+    page = sanitize_page(render(results, out=out, submissions=submissions))
     path = out / "report.html"
     write_atomic(path, page)
     return path
 
 
-def render(results: list[dict]) -> str:
-    """The report as one HTML string."""
+def render(results: list[dict], *, out: Path | None = None, submissions: str | None = None) -> str:
+    """The report as one HTML string (``out`` and ``submissions`` complete the regrade commands)."""
     rows = [_clean(r) for r in results]
     lessons = sorted({r["lesson"] for r in rows if r["lesson"]})
     parts = [_HEAD, f"<h1>Class report</h1>\n<p>{_overview(rows)}</p>", _integrity_section(rows)]
@@ -65,6 +78,7 @@ def render(results: list[dict]) -> str:
     for lesson in lessons:
         parts.append(_lesson_section(lesson, [r for r in rows if r["lesson"] == lesson]))
     parts.append(_problems_section(rows))
+    parts.append(_regrade_section(rows, out, submissions))
     parts.append(_timing_section(rows))
     parts.append(_all_rows_section(rows))
     parts.append("</body></html>\n")
@@ -95,6 +109,8 @@ def _clean(result: dict) -> dict:
         "mode": str(result.get("mode") or "unknown"), "tests": tests,
         "incidents": [i for i in result.get("incidents") or [] if isinstance(i, dict)],
         "timing": {k: v for k, v in timing.items() if v is not None},
+        "late_by": str(result.get("late_by") or ""), "penalty": _num(result.get("penalty")),
+        "submitted_at": str(result.get("submitted_at") or ""),
         "seconds": _num(result.get("seconds"), None),
         "withheld_score": None if result.get("withheld_score") is None else _num(result.get("withheld_score")),
     }
@@ -161,12 +177,13 @@ def _lesson_section(lesson: str, rows: list[dict]) -> str:
     for r in scored:
         for t in r["tests"]:
             if t["max_score"] > 0:
-                per_test[t["name"]].append((_fraction(t["score"], t["max_score"]), t))
+                per_test[t["name"]].append((_fraction(t["score"], t["max_score"]), {**t, "student_id": r["student_id"]}))
     if per_test:
         means = {name: _mean(f for f, _ in items) for name, items in per_test.items()}
         parts.append("<h3>Share of points earned per test cell</h3>")
         parts.append(_img(_bars(means, lesson), f"mean share of points per test in {lesson}"))
         parts.append(_failed_table(per_test))
+    parts.append(_matrix(lesson, rows))
     return "\n".join(parts)
 
 
@@ -184,10 +201,11 @@ def _failed_table(per_test: dict[str, list[tuple[float, dict]]]) -> str:
         messages = Counter(ADDRESS.sub("0x…", t["message"].strip()) or "(no error: not run, or partial points)"
                            for t in failed)
         shown = "<br>".join(f"{n}× <code>{_e(_cut(m))}</code>" for m, n in messages.most_common(TOP_MESSAGES))
-        body.append([f"<code>{_e(name)}</code>", f"{n_failed} of {n_all} ({n_failed / n_all:.0%})", shown])
+        who = ", ".join(sorted(_e(t["student_id"]) for t in failed))
+        body.append([f"<code>{_e(name)}</code>", f"{n_failed} of {n_all} ({n_failed / n_all:.0%})", shown, who])
     title = "<h3>Tests failed most</h3>"
     more = f"<p>… and {len(failing) - TOP_FAILED} more failing test(s).</p>" if len(failing) > TOP_FAILED else ""
-    return title + "\n" + _table(["test", "failed", "most common messages"], body, raw=True,
+    return title + "\n" + _table(["test", "failed", "most common messages", "who"], body, raw=True,
                                  css="failed") + more
 
 
@@ -257,12 +275,96 @@ def _all_rows_section(rows: list[dict]) -> str:
     if not rows:
         return ""
     body = [[_e(r["student_id"]), _e(r["lesson"]), f"{r['score']:g}", f"{r['max_score']:g}", _e(r["status"]),
-             _e(r["mode"]), "" if r["seconds"] is None else f"{r['seconds']:.1f}"]
+             _e(r["mode"]), _e(r["late_by"]), f"{r['penalty']:g}" if r["penalty"] else "",
+             "" if r["seconds"] is None else f"{r['seconds']:.1f}"]
             for r in sorted(rows, key=lambda r: (r["student_id"], r["lesson"]))]
     return ("<h2>Every submission</h2>\n<details><summary>"
             f"{len(rows)} row(s)</summary>\n"
-            + _table(["student", "lesson", "score", "max", "status", "mode", "seconds"], body, raw=True)
+            + _table(["student", "lesson", "score", "max", "status", "mode", "late by", "penalty", "seconds"],
+                     body, raw=True)
             + "</details>")
+
+
+def _feedback_href(row: dict, notebook: str) -> str:
+    from urllib.parse import quote
+
+    return "/".join(quote(part, safe="") for part in ("feedback", row["student_id"], row["lesson"], notebook + ".html"))
+
+
+def _matrix(lesson: str, rows: list[dict]) -> str:
+    """Students × tests, each cell the points and a link to that student's feedback; one sorted copy per order."""
+    submitted = [r for r in rows if r["status"] != "missing"]
+    names: list[str] = []
+    for r in submitted:
+        names += [t["name"] for t in r["tests"] if t["name"] not in names]
+    if not submitted or not names:
+        return ""
+    notebook = next((t["notebook"] for r in submitted for t in r["tests"] if t["notebook"]), lesson)
+    points = {(r["student_id"], t["name"]): t for r in submitted for t in r["tests"]}
+    key = _anchor(lesson)
+    orders = [("student", "student", lambda r: r["student_id"]),
+              ("total", "total", lambda r: (r["score"], r["student_id"]))]
+    orders += [(f"t{i}", name, (lambda name: lambda r: (_fraction(points[(r["student_id"], name)]["score"],
+                                                                   points[(r["student_id"], name)]["max_score"])
+                                                         if (r["student_id"], name) in points else -1.0,
+                                                         r["student_id"]))(name))
+               for i, name in enumerate(names)]
+    views = []
+    for n, (tag, _, order) in enumerate(orders):
+        head = [f'<th><a href="#m-{key}-student">student</a></th>', f'<th><a href="#m-{key}-total">total</a></th>']
+        head += [f'<th><a href="#m-{key}-t{i}" title="sort by this test, failures first">{_e(name)}</a></th>'
+                 for i, name in enumerate(names)]
+        lines = [f'<table class="matrix-table">', "<tr>" + "".join(head) + "</tr>"]
+        for r in sorted(submitted, key=order):
+            href = _feedback_href(r, notebook)
+            cells = [f'<td><a href="{href}">{_e(r["student_id"])}</a></td>',
+                     f'<td class="{_css_result(r["score"], r["max_score"])}"><a href="{href}">'
+                     f'{r["score"]:g} / {r["max_score"]:g}</a></td>']
+            if not r["tests"]:
+                cells.append(f'<td class="none" colspan="{len(names)}"><a href="{href}">{_e(r["status"])}: '
+                             f'{_e(_cut(r["reason"]))}</a></td>')
+            for name in names if r["tests"] else []:
+                t = points.get((r["student_id"], name))
+                if t is None:
+                    cells.append('<td class="none">—</td>')
+                    continue
+                title = _e(_cut(t["message"])) if t["message"] else "passed"
+                cells.append(f'<td class="{_css_result(t["score"], t["max_score"])}" title="{title}">'
+                             f'<a href="{href}">{t["score"]:g} / {t["max_score"]:g}</a></td>')
+            lines.append("<tr>" + "".join(cells) + "</tr>")
+        lines.append("</table>")
+        views.append(f'<div class="view{" default" if n == 0 else ""}" id="m-{key}-{tag}">' + "\n".join(lines)
+                     + "</div>")
+    return ("<h3>Who failed what</h3>\n<p>Each cell is a test's points and links to that student's feedback; "
+            "red failed, amber partly passed, green passed. Click a column's name to sort by it.</p>\n"
+            f'<div class="matrix">' + "\n".join(views) + "</div>")
+
+
+def _css_result(score: float, max_score: float) -> str:
+    if max_score <= 0:
+        return "none"
+    return "pass" if score >= max_score else "fail" if score <= 0 else "part"
+
+
+def _regrade_section(rows: list[dict], out: Path | None, submissions: str | None) -> str:
+    """The commands that grade again: everything, one lesson, one student."""
+    import shlex
+
+    subs = shlex.quote(submissions) if submissions else "SUBMISSIONS"
+    where = shlex.quote(str(out)) if out is not None else "OUT"
+    base = f"course grade {subs} --out {where}"
+    lesson = next((r["lesson"] for r in rows if r["lesson"]), "LESSON")
+    student = next((r["student_id"] for r in rows if r["status"] not in ("graded", "missing")),
+                   next((r["student_id"] for r in rows), "STUDENT"))
+    items = [
+        ("a new or changed hand-in (the rest unchanged and skipped)", base),
+        ("everything, after you fixed a test or the grader", f"{base} --force"),
+        ("one lesson", f"{base} --lesson {shlex.quote(lesson)} --force"),
+        ("one student's lesson", f"{base} --lesson {shlex.quote(lesson)} --student {shlex.quote(student)} --force"),
+        ("only grades.csv, tests.csv and this page, from results/", f"course report {where}"),
+    ]
+    return ("<h2>Grading again</h2>\n<ul>" + "".join(f"<li>{_e(what)}: <code>{_e(cmd)}</code></li>"
+                                                      for what, cmd in items) + "</ul>")
 
 
 # --- plots -----------------------------------------------------------------
@@ -356,4 +458,12 @@ th { background: #f0f0f0; }
 td code { white-space: pre-wrap; word-break: break-word; }
 table.failed td:first-child code { white-space: nowrap; }
 img { max-width: 100%; }
+.matrix > .view { display: none; overflow-x: auto; }
+.matrix > .view.default { display: block; }
+.matrix:has(> .view:target) > .view.default { display: none; }
+.matrix > .view:target { display: block; }
+table.matrix-table td { text-align: center; white-space: nowrap; }
+table.matrix-table td a { color: inherit; text-decoration: none; display: block; }
+td.pass { background: #cfe8cf; } td.fail { background: #f2b8b8; } td.part { background: #f7e3a1; }
+td.none { background: #eee; text-align: left; }
 </style></head><body>"""

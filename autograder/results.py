@@ -12,7 +12,10 @@ Statuses, in the order a row shows them when several apply:
                  score 0, the points it would have had kept as ``withheld_score``
     error        the submission could not be graded (reason says why)
     kernel_died  a cell killed its kernel; the rest was graded
-    timeout      a cell or the notebook ran out of time; the rest was graded
+    timeout      a cell or the notebook ran out of time, and nothing scored
+    timeout-partial  a cell or the notebook ran out of time; the points earned
+                 before and beside it stand (a time-out with every test passed
+                 is ``graded``, its reason opening with a note)
     rejected     a solution cell broke the policy: that exercise scored 0
     graded       nothing of the above
     missing      nothing was submitted
@@ -25,10 +28,12 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-__all__ = ["Result", "STATUS_ORDER", "write_atomic", "write_result", "read_result", "read_results",
-           "result_path", "graded_cell_error"]
+__all__ = ["Result", "STATUS_ORDER", "TIMED_OUT_BUT_PASSED", "write_atomic", "write_result", "read_result",
+           "read_results", "result_path", "graded_cell_error", "settle_timeout"]
 
-STATUS_ORDER = ["tampered", "error", "kernel_died", "timeout", "rejected", "graded", "missing"]
+STATUS_ORDER = ["tampered", "error", "kernel_died", "timeout", "timeout-partial", "rejected", "graded", "missing"]
+TIMED_OUT_BUT_PASSED = "note: a cell ran out of time, yet every test passed"
+
 
 
 @dataclass
@@ -67,7 +72,8 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def result_path(out: Path, student: str, lesson: str) -> Path:
-    return Path(out) / "results" / student / f"{lesson}.json"
+    """Where a row's result lives; a row of a student folder's own (no lesson) has ``_folder.json``."""
+    return Path(out) / "results" / student / f"{lesson or '_folder'}.json"
 
 
 def write_result(out: Path, result: dict) -> Path:
@@ -98,3 +104,19 @@ def graded_cell_error(cell) -> tuple[str, str] | None:
         return None
     name = str(errors[-1].get("ename"))
     return name, f"{name}: {errors[-1].get('evalue')}"
+
+
+def settle_timeout(result: dict) -> dict:
+    """A ``timeout`` row that still earned points says so: ``timeout-partial``, or ``graded`` with a
+    note when every test passed, so a filter on status never shows full marks under ``timeout``."""
+    if result.get("status") not in ("timeout", "timeout-partial"):
+        return result
+    score, top = float(result.get("raw_score", result.get("score")) or 0), float(result.get("max_score") or 0)
+    if top and score >= top:
+        reason = result.get("reason") or ""
+        result = {**result, "status": "graded",
+                  "reason": reason if reason.startswith(TIMED_OUT_BUT_PASSED) else
+                  "; ".join(r for r in (TIMED_OUT_BUT_PASSED, reason) if r)}
+    else:
+        result = {**result, "status": "timeout-partial" if score > 0 else "timeout"}
+    return result

@@ -38,7 +38,7 @@ from .config import COURSE_ID, Limits, nbgrader_config
 from .discover import shown_name
 from .results import STATUS_ORDER, Result, graded_cell_error
 
-__all__ = ["Job", "run", "serve", "main", "read_submitted"]
+__all__ = ["Job", "Submitted", "BOOKKEEPING", "run", "serve", "main", "read_submitted"]
 
 
 @dataclass
@@ -59,9 +59,71 @@ class SubmissionError(Exception):
 
 def run(job: Job) -> dict:
     """Grade ``job``: ``{"result": Result dict, "files": {relative path: text}}``."""
+    mark = _log_mark()
     with tempfile.TemporaryDirectory(prefix="course-grade-") as tmp:
         result, files = _grade_in(Path(tmp), job)
+    if result.status == "error" and result.reason.startswith("nbgrader could not grade it"):
+        cause = _log_cause(mark, known=result.reason)
+        if cause:  # the kernel's own words, which nbgrader's traceback does not hold
+            result.reason = (f"the grading kernel could not start or run: {cause} "
+                             f"(nbgrader: {result.reason.removeprefix('nbgrader could not grade it: ')})")
     return {"result": result.to_dict(), "files": files}
+
+
+NBGRADER_DUMP = "] nbgrader failed:\n"  # how _grade_in starts its copy of nbgrader's log in the worker's log
+LOG_TAIL_LINES = 3  # lines of the worker's log a kernel-start failure's reason quotes
+
+
+def _log_mark() -> int | None:
+    """Where this job's part of the worker's log (its stderr, where kernels write too) begins."""
+    try:
+        info = os.fstat(2)
+    except OSError:
+        return None
+    return info.st_size if stat.S_ISREG(info.st_mode) else None
+
+
+def _log_cause(mark: int | None, known: str = "") -> str:
+    """The last error lines the kernel (or nbgrader) wrote to the log since ``mark`` and not
+    already in ``known`` (the reason), escaped, bounded."""
+    if mark is None:
+        return ""
+    try:
+        sys.stderr.flush()
+        with open("/proc/self/fd/2", "rb") as log:  # fd 2 itself is open for appending only
+            size = os.fstat(log.fileno()).st_size
+            log.seek(max(mark, size - 64 * 1024))
+            text = log.read(64 * 1024).decode("utf-8", "replace")
+    except OSError:
+        return ""
+    text = text.split(NBGRADER_DUMP, 1)[0]  # what the kernel wrote, before _grade_in copies nbgrader's log
+    return shown_name(" | ".join(c for c in exception_lines(text) if c not in known))[:500]
+
+
+_NAMED_ERROR = re.compile(r"\b[A-Z]\w*(Error|Exception|Exit|Interrupt)\b:?")
+
+
+def log_causes(text: str) -> list[str]:
+    """The last few causes in a log (:func:`exception_lines`), else its last lines."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return exception_lines(text) or lines[-LOG_TAIL_LINES:]
+
+
+def exception_lines(text: str) -> list[str]:
+    """The last few causes in a log: each traceback's final line (the exception and its message)
+    and any other line naming an exception (``python -m``'s "Error while finding module
+    specification ... (ModuleNotFoundError: ...)"), or none."""
+    lines = [line.rstrip() for line in text.splitlines() if line.strip()]
+    causes, in_traceback = [], False
+    for line in lines:
+        if line.startswith("Traceback (most recent call last)"):
+            in_traceback = True
+        elif in_traceback and not line[:1].isspace():
+            in_traceback = False
+            causes.append(line.strip())
+        elif not in_traceback and _NAMED_ERROR.search(line):
+            causes.append(line.strip())
+    return list(dict.fromkeys(causes))[-LOG_TAIL_LINES:]
 
 
 def _grade_in(work: Path, job: Job) -> tuple[Result, dict]:
@@ -146,7 +208,7 @@ def _grade_in(work: Path, job: Job) -> tuple[Result, dict]:
     result.score, result.max_score, result.tests = scores["score"], scores["max_score"], scores["tests"]
     if tampered:
         result.withheld_score = scores["withheld"]
-    result.status, result.reason = _status(result.incidents, normalized.rejected())
+    result.status, result.reason = _status(result.incidents, normalized.rejected(), submitted.notes)
     if not feedback["success"]:
         result.reason = (result.reason + "; " if result.reason else "") + "no feedback: " + _last_error(feedback)
     result.timing = {k: round(v, 3) for k, v in timing.items()}
@@ -156,40 +218,86 @@ def _grade_in(work: Path, job: Job) -> tuple[Result, dict]:
 # ---------------------------------------------------------------- the submission
 
 
-def read_submitted(folder: Path, expected: str, *, max_bytes: int = 20 << 20) -> dict:
+BOOKKEEPING = (".ipynb_checkpoints", "timestamp.txt", "LATE.txt")  # written by nbgrader or `course collect`
+
+
+class Submitted(dict):
+    """The submitted notebook as a dict, and ``notes``: what else the folder held and which was graded."""
+
+    notes: list[str]
+
+
+def read_submitted(folder: Path, expected: str, *, max_bytes: int = 20 << 20) -> Submitted:
     """The submitted notebook of ``folder`` as a dict, read as data: never through a link,
-    and not at all when it is over ``max_bytes``."""
+    and not at all when it is over ``max_bytes``.
+
+    The notebook graded is the one named ``expected`` (nbgrader's name for it), else the newest
+    ``.ipynb`` (by modification time; on a tie, the last name). The other notebooks and any stray
+    file are never read, only listed in ``notes`` (and in the error's message): they cost nothing.
+    """
     try:
-        entries = list(os.scandir(folder))
+        entries = sorted(os.scandir(folder), key=lambda e: os.fsencode(e.name))
     except OSError as error:
         raise SubmissionError(f"cannot list the submission folder: {error.strerror}")
-    notebooks = [e for e in entries if e.name.endswith(".ipynb")]
+    entries = [e for e in entries if e.name not in BOOKKEEPING]
+    notebooks = [e for e in entries if e.name.endswith(".ipynb") and _plain_name(e.name)]
+    strays = [e for e in entries if e not in notebooks]
+    notes = []
+    if strays:
+        notes.append("not graded, not read: " + ", ".join(
+            shown_name(e.name) + ("/" if e.is_dir(follow_symlinks=False) else "") for e in strays))
     if not notebooks:
-        raise SubmissionError(f"no notebook in the submission (expected {expected})")
-    chosen = [e for e in notebooks if e.name == expected] or notebooks
-    if len(chosen) > 1:
-        raise SubmissionError(f"expected {expected}, found {', '.join(sorted(shown_name(e.name) for e in notebooks))}")
-    entry = chosen[0]
+        raise SubmissionError("; ".join([f"no notebook in the submission (expected {expected})"] + notes))
+    by_name = [e for e in notebooks if e.name == expected]
+    if by_name:
+        entry = by_name[0]
+        why = "the name the lesson expects"
+    else:
+        entry = max(notebooks, key=lambda e: (e.stat(follow_symlinks=False).st_mtime_ns, os.fsencode(e.name)))
+        why = f"the newest of {len(notebooks)}, as {expected} is missing" if len(notebooks) > 1 else \
+            f"the only notebook, under another name than {expected}"
+    others = [shown_name(e.name) for e in notebooks if e is not entry]
+    if others or not by_name:
+        notes.insert(0, f"graded {shown_name(entry.name)} ({why})"
+                     + (f"; other notebooks not graded: {', '.join(others)}" if others else ""))
+    data = Submitted(_read_notebook(entry, max_bytes, notes))
+    data.notes = notes
+    return data
+
+
+def _plain_name(name: str) -> bool:
+    """A name that is valid UTF-8 without control characters (others are listed, never graded)."""
+    try:
+        os.fsencode(name).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return name.isprintable()
+
+
+def _read_notebook(entry: os.DirEntry, max_bytes: int, notes: list[str]) -> dict:
+    def refuse(message: str):
+        return SubmissionError("; ".join([message] + notes))
+
     info = entry.stat(follow_symlinks=False)
     if stat.S_ISLNK(info.st_mode):
-        raise SubmissionError(f"{shown_name(entry.name)} is a symbolic link, not a notebook: not graded")
+        raise refuse(f"{shown_name(entry.name)} is a symbolic link, not a notebook: not graded")
     if not stat.S_ISREG(info.st_mode):
-        raise SubmissionError(f"{shown_name(entry.name)} is not a regular file: not graded")
+        raise refuse(f"{shown_name(entry.name)} is not a regular file: not graded")
     if info.st_size > max_bytes:
-        raise SubmissionError(f"{shown_name(entry.name)} is {info.st_size / 2**20:.0f} MB, over the "
-                              f"{max_bytes // 2**20} MB limit: not graded")
+        raise refuse(f"{shown_name(entry.name)} is {info.st_size / 2**20:.0f} MB, over the "
+                     f"{max_bytes // 2**20} MB limit: not graded (clear its outputs and hand it in again)")
     try:
         fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW)
         with os.fdopen(fd, "rb") as f:
             raw = f.read(max_bytes + 1)
     except OSError as error:
-        raise SubmissionError(f"cannot read {shown_name(entry.name)}: {error.strerror}")
+        raise refuse(f"cannot read {shown_name(entry.name)}: {error.strerror}")
     try:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as error:
-        raise SubmissionError(f"{shown_name(entry.name)} is not a readable notebook: {str(error).splitlines()[0][:200]}")
+        raise refuse(f"{shown_name(entry.name)} is not a readable notebook: {str(error).splitlines()[0][:200]}")
     if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
-        raise SubmissionError(f"{shown_name(entry.name)} is not a readable notebook: it has no list of cells")
+        raise refuse(f"{shown_name(entry.name)} is not a readable notebook: it has no list of cells")
     data["cells"] = [c for c in data["cells"] if isinstance(c, dict)]
     return data
 
@@ -252,8 +360,9 @@ def _scores(work: Path, job: Job, lost: dict[str, str]) -> dict:
                 "withheld": withheld}
 
 
-def _status(incidents: list[dict], rejected: list) -> tuple[str, str]:
-    """The row's status (the first in STATUS_ORDER that applies) and its reason."""
+def _status(incidents: list[dict], rejected: list, notes: list[str] = ()) -> tuple[str, str]:
+    """The row's status (the first in STATUS_ORDER that applies) and its reason; ``notes`` (what else
+    the submission folder held, which notebook was graded) close the reason."""
     kinds = {i["kind"] for i in incidents}
     found = set()
     if "tampered" in kinds:
@@ -271,7 +380,7 @@ def _status(incidents: list[dict], rejected: list) -> tuple[str, str]:
                for i in incidents if i["kind"] != "output_capped"]
     reasons += [f"{d.grade_id} {d.status}: {d.message}" for d in rejected]
     reasons += [i["message"] for i in incidents if i["kind"] == "output_capped"][:1]
-    return status, "; ".join(reasons)
+    return status, "; ".join(reasons + list(notes))
 
 
 def _note_decisions(graded_nb: Path, rejected: list, tampered: list[dict]) -> None:

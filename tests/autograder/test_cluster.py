@@ -241,13 +241,145 @@ def test_a_packed_submission_keeps_links_sizes_and_odd_entries_as_they_are(tmp_p
     os.symlink("/etc/passwd", folder / "b.ipynb")
     (folder / "c.ipynb").write_bytes(b"x" * 5000)
     (folder / "d.ipynb").mkdir()
+    os.utime(folder / "a.ipynb", (1000, 1000))
     packed = cluster.pack_submission(folder, max_bytes=1000)
-    assert set(packed) == {"a.ipynb", "b.ipynb", "c.ipynb", "d.ipynb"}
-    assert packed["c.ipynb"] == ("big", 5000)
+    assert set(packed) == {"a.ipynb", "b.ipynb", "c.ipynb", "d.ipynb", "notes.txt"}
+    assert packed["c.ipynb"][:2] == ("big", 5000) and packed["notes.txt"][:2] == ("stray", "")
     there = cluster.unpack_submission(packed, tmp_path / "there")
+    assert (there / "notes.txt").read_bytes() == b""  # its name travels, not its bytes
+    assert (there / "a.ipynb").stat().st_mtime == 1000
     assert read_submitted(there, "a.ipynb", max_bytes=1000) == {"cells": []}
+    assert read_submitted(there, "a.ipynb", max_bytes=1000).notes == \
+        read_submitted(folder, "a.ipynb", max_bytes=1000).notes
     for name, message in (("b.ipynb", "symbolic link"), ("c.ipynb", "over the"), ("d.ipynb", "not a regular")):
         with pytest.raises(SubmissionError, match=message):
             read_submitted(there, name, max_bytes=1000)
     forged = cluster.unpack_submission({"../escape.ipynb": ("file", b"x")}, tmp_path / "forged")
     assert list(forged.iterdir()) == [] and not (tmp_path / "escape.ipynb").exists()
+
+
+# ------------------------------------------------------------- docs/cluster.md as written
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "cluster.md"
+
+
+def _doc_blocks(language: str) -> list[str]:
+    import re
+
+    return re.findall(rf"```{language}\n(.*?)```", DOC.read_text(encoding="utf-8"), re.S)
+
+
+@pytest.mark.parametrize("kind", ["SLURMCluster", "PBSCluster"])
+def test_the_docs_jobqueue_settings_render_the_job_script_they_promise(kind):
+    """Built from docs/cluster.md's settings (its scheduler kept on loopback here), does the
+    Slurm or PBS cluster's job script ask for the queue, account, memory and walltime, run the
+    prologue, and start 4 Dask worker processes of one thread each, each allowed more memory
+    than the grading worker's bound?"""
+    import re
+
+    import dask_jobqueue
+
+    from autograder.config import Limits
+
+    block = next(b for b in _doc_blocks("python") if "SLURMCluster(" in b)
+    asked = {}
+
+    def build(**settings):
+        asked.update(settings)
+        # The doc's host 0.0.0.0 is for compute nodes; a test binds loopback only, port 0.
+        here = {**settings, "scheduler_options": {"host": "127.0.0.1", "port": 0,
+                                                  "dashboard_address": "127.0.0.1:0"}}
+        return getattr(dask_jobqueue, kind)(**here)
+
+    namespace = {}
+    exec(block.replace("from dask_jobqueue import SLURMCluster\n", ""), {"SLURMCluster": build}, namespace)
+    cluster = namespace["cluster"]
+    try:
+        script = cluster.job_script()
+    finally:
+        cluster.close()
+    assert asked["scheduler_options"] == {"host": "0.0.0.0"}
+    header = {"SLURMCluster": ["#SBATCH -p short", "#SBATCH -A cs-teaching", "#SBATCH --mem=23G",
+                               "#SBATCH -t 01:00:00", "#SBATCH --cpus-per-task=4"],
+              "PBSCluster": ["#PBS -q short", "#PBS -A cs-teaching", "#PBS -l select=1:ncpus=4:mem=23GB",
+                             "#PBS -l walltime=01:00:00"]}[kind]
+    lines = script.splitlines()
+    for line in header + ["module load python/3.11", "source ~/course/.venv/bin/activate"]:
+        assert line in lines, f"{line!r} not in\n{script}"
+    command = lines[-1]
+    assert command.startswith("python -m distributed.cli.dask_worker tcp://127.0.0.1:"), command
+    assert lines.index("source ~/course/.venv/bin/activate") < len(lines) - 1, "the prologue runs first"
+    for option in ("--nthreads 1", "--nworkers 4", "--nanny"):
+        assert option in command, command
+    limit = re.search(r"--memory-limit (\S+)", command).group(1)
+    from dask.utils import parse_bytes
+
+    assert parse_bytes(limit) > Limits().worker_memory_mb << 20, command
+    if kind == "PBSCluster":  # the doc quotes the PBS header it gives
+        assert all(f"`{line}`" in DOC.read_text(encoding="utf-8") for line in header)
+
+
+def test_the_docs_kubernetes_yaml_runs_commands_the_locked_distributed_has():
+    """Does the DaskCluster YAML parse, and does each container run `dask worker`/`dask scheduler`
+    (not the dask-worker programs the locked distributed no longer ships) with options those
+    commands accept, with /proc unmasked for bubblewrap?"""
+    from importlib.metadata import entry_points, version
+
+    import yaml
+
+    from tests.test_environment import locked_versions
+
+    assert version("distributed") == locked_versions()["distributed"], "the venv is not the lock's"
+    assert version("dask-jobqueue") == locked_versions()["dask-jobqueue"]
+    commands = {e.name: e for e in entry_points(group="dask_cli")}
+    (text,) = _doc_blocks("yaml")
+    spec = yaml.safe_load(text)
+    assert spec["kind"] == "DaskCluster" and spec["apiVersion"] == "kubernetes.dask.org/v1"
+    pods = {"worker": spec["spec"]["worker"]["spec"], "scheduler": spec["spec"]["scheduler"]["spec"]}
+    for role, pod in pods.items():
+        (container,) = pod["containers"]
+        program, sub, *args = container["args"]
+        assert (program, sub) == ("dask", role), container["args"]
+        command = commands[sub].load()  # a click command of the locked distributed
+        accepted = {opt for param in command.params for opt in param.opts}
+        used = [a for a in args if a.startswith("--")]
+        assert set(used) <= accepted, f"dask {sub} has no {set(used) - accepted}"
+    worker_pod = pods["worker"]
+    assert worker_pod["hostUsers"] is False
+    assert worker_pod["containers"][0]["securityContext"]["procMount"] == "Unmasked"
+    assert "dask-kubernetes-operator" in DOC.read_text(encoding="utf-8"), "the operator's install step"
+    import shutil
+
+    assert shutil.which("dask", path=str(Path(sys.executable).parent)), "the cluster extra installs `dask`"
+
+
+def test_the_docs_precheck_runs_the_sandboxs_real_command_line(monkeypatch):
+    """Does `python -m autograder.precheck`, as the doc says to run on every machine, pass here
+    where the sandbox works, and did it run the kernels' bwrap command (--unshare-pid --proc)?"""
+    from autograder import precheck
+
+    assert "python -m autograder.precheck" in DOC.read_text(encoding="utf-8")
+    if not _sandbox_ok():
+        pytest.skip("no sandbox on this machine")
+    done = subprocess.run([sys.executable, "-m", "autograder.precheck"], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and "works here" in done.stdout, done.stderr
+    ran = []
+    real_run = subprocess.run
+    monkeypatch.setattr(precheck.subprocess, "run", lambda cmd, **kw: ran.append(cmd) or real_run(cmd, **kw))
+    assert precheck.sandbox_precheck()[0]
+    (cmd,) = ran
+    assert {"--unshare-user", "--unshare-pid", "--proc", "/usr/bin/prlimit"} <= set(cmd)
+
+
+def test_the_precheck_fails_with_bwraps_own_words(tmp_path):
+    """Where bwrap cannot mount /proc (a pod with a masked /proc), does the pre-check exit 1 and
+    quote bwrap's error and the doc? (bwrap here is a script that fails as bwrap does there.)"""
+    fake = tmp_path / "bwrap"
+    fake.write_text("#!/bin/sh\necho 'bwrap: Can'\\''t mount proc on /newroot/proc: Operation not permitted' >&2\n"
+                    "exit 1\n")
+    fake.chmod(0o755)
+    done = subprocess.run([sys.executable, "-m", "autograder.precheck"], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"})
+    assert done.returncode == 1
+    assert "Can't mount proc on /newroot/proc" in done.stderr and "docs/cluster.md" in done.stderr

@@ -33,7 +33,7 @@ def make_zip(path: Path, files: dict[str, bytes | tuple[bytes, tuple]]) -> Path:
 def tree(root: Path) -> dict[str, bytes]:
     """Every file under ``root`` (but nbgrader's timestamp.txt) with its bytes."""
     return {p.relative_to(root).as_posix(): p.read_bytes()
-            for p in sorted(root.rglob("*")) if p.is_file() and p.name != "timestamp.txt"}
+            for p in sorted(root.rglob("*")) if p.is_file() and p.name not in ("timestamp.txt", "LATE.txt")}
 
 
 @pytest.fixture
@@ -74,7 +74,7 @@ def test_files_not_collected_are_listed_with_why(class_zip, tmp_path):
     assert result.why["erin_1005_bundle.zip"] == "not a notebook"
     text = result.summary()
     assert "collected 4 submission(s)" in text
-    assert "4 file(s) not collected" in text and "erin_1005_notes.txt: not a notebook" in text
+    assert "4 file(s) of download.zip not collected" in text and "erin_1005_notes.txt: not a notebook" in text
 
 
 def test_the_zip_is_never_modified(class_zip, tmp_path):
@@ -278,16 +278,47 @@ def test_no_mode_bit_link_or_special_entry_survives_collection(tmp_path):
         assert stat.S_IMODE(mode) in (0o644, 0o755), (path, oct(mode))
 
 
-def test_a_compression_bomb_is_refused_whole_and_nothing_is_written(tmp_path):
-    """Is a small ZIP that unpacks to hundreds of times its size refused with a message, leaving nothing?"""
-    zip_path = tmp_path / "bomb.zip"
+def test_a_compression_bomb_is_skipped_by_name_and_the_rest_collected(tmp_path):
+    """Is an entry that unpacks to hundreds of times its size skipped and listed under its own name
+    and the instructor's ZIP (not nbgrader's copy), the rest of the class collected, and does
+    max_ratio let the instructor take it after all?"""
+    zip_path = tmp_path / "canvas-01.zip"
     with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr(f"alice_1_{LESSON}.ipynb", b"0" * (8 << 20))
         archive.writestr(f"bob_2_{LESSON}.ipynb", b"bob")
     assert zip_path.stat().st_size < 64 << 10
-    with pytest.raises(CourseError, match="times its size"):
+    result = collect_zip(zip_path, tmp_path / "s", lesson=LESSON)
+    assert [s for s, _ in result.collected] == ["bob"]
+    why = result.why[f"alice_1_{LESSON}.ipynb"]
+    assert "times its size" in why and "--max-ratio" in why, why
+    assert "download.zip" not in result.summary() and f"alice_1_{LESSON}.ipynb" in result.summary()
+    assert not (tmp_path / "s" / "alice").exists()
+    again = collect_zip(zip_path, tmp_path / "s2", lesson=LESSON, max_ratio=1e6)
+    assert sorted(s for s, _ in again.collected) == ["alice", "bob"]
+    assert (tmp_path / "s2" / "alice" / LESSON / NB).stat().st_size == 8 << 20
+
+
+def test_a_refused_zip_is_named_as_the_instructor_gave_it(tmp_path, monkeypatch):
+    """Does a ZIP refused whole (too many entries) name the instructor's file, not nbgrader's copy?"""
+    import functools
+
+    from autograder import unzip
+
+    monkeypatch.setattr(unzip, "Bounds", functools.partial(unzip.Bounds, entries=2))
+    zip_path = make_zip(tmp_path / "canvas-07.zip", {f"s{n}_1_{LESSON}.ipynb": b"x" for n in range(3)})
+    with pytest.raises(CourseError, match="canvas-07.zip: the ZIP has 3 entries"):
         collect_zip(zip_path, tmp_path / "s", lesson=LESSON)
-    assert not (tmp_path / "s").exists()
+
+
+def test_a_canvas_late_mark_is_kept_beside_the_notebook(class_zip, tmp_path):
+    """Does Canvas's LATE in a file name reach submitted/ as a marker course grade reads?"""
+    from autograder.collect import LATE_MARKER
+
+    out = tmp_path / "submitted"
+    result = collect_zip(class_zip, out, lesson="01")
+    assert result.late == ["dave"] and "1 marked late" in result.summary()
+    assert (out / "dave" / LESSON / LATE_MARKER).is_file()
+    assert not (out / "alice" / LESSON / LATE_MARKER).exists()
 
 
 def test_two_entries_with_one_name_keep_the_newer_and_list_the_other(tmp_path):

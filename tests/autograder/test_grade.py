@@ -57,8 +57,8 @@ FIXTURES = {
     # student: (replacements, edit, expected score, expected status)
     "correct": ({}, None, 5.0, "graded"),
     "wrong": ({"double": "def double(x):\n    return x + 2"}, None, 3.0, "graded"),
-    "looping": ({"double": LOOP}, None, 2.0, "timeout"),
-    "ignores_interrupt": ({"double": IGNORES_INTERRUPT}, None, 2.0, "timeout"),
+    "looping": ({"double": LOOP}, None, 2.0, "timeout-partial"),
+    "ignores_interrupt": ({"double": IGNORES_INTERRUPT}, None, 2.0, "timeout-partial"),
     "crashes": ({"double": CRASHES}, None, 2.0, "kernel_died"),
     "exits": ({"double": "import os\nos._exit(1)"}, None, 2.0, "rejected"),
     "sys_exit": ({"double": "import sys\ndef double(x):\n    sys.exit(0)"}, None, 2.0, "rejected"),
@@ -197,7 +197,7 @@ def test_a_second_run_resumes_where_the_first_stopped(batch):
                   "--cell-timeout", "3", notebooks=MINI_COURSE)
     assert json.loads(result.read_text())["seconds"] == first  # not regraded
     assert again[("wrong", LESSON)]["score"] == "3.0"  # the missing one was graded
-    assert again[("looping", LESSON)]["status"] == "timeout"
+    assert again[("looping", LESSON)]["status"] == "timeout-partial"
 
 
 def test_force_regrades_everything_and_a_changed_submission_is_graded_again(tmp_path):
@@ -239,12 +239,15 @@ def test_unknown_lesson_and_missing_folder_are_one_line_errors(tmp_path):
 SLOW = "import time\ntime.sleep(1.5)\ndef total(items):\n    return sum(items)"
 
 
-def test_an_interrupted_batch_resumes_to_the_same_grades(tmp_path):
-    """After Ctrl-C mid-batch, and then kill -9 of the resumed run, does the same command finish
-    the job with the grades an uninterrupted run gives, each submission once?"""
+def test_an_interrupted_batch_resumes_to_the_same_grades(tmp_path, request):
+    """After Ctrl-C mid-batch (one line, no traceback, no scratch folder left), and then kill -9 of
+    the resumed run, does the same command finish the job with the grades an uninterrupted run
+    gives, each submission once?"""
+    import pathlib
     import signal
     import subprocess
     import sys
+    import tempfile
     import time
 
     from tests.submissions import course_env, grading_processes
@@ -259,18 +262,26 @@ def test_an_interrupted_batch_resumes_to_the_same_grades(tmp_path):
     cmd = [sys.executable, "-m", "autograder.cli", "grade", str(root), "--out", str(out),
            "--no-sandbox", "--jobs", "2", "--quiet"]
 
+    # A short TMPDIR of the test's own: the workers' folders go under it (a long one, as pytest's
+    # tmp_path, is replaced by /tmp: see test_a_long_tmpdir_leaves_room_for_kernel_sockets).
+    scratch = pathlib.Path(tempfile.mkdtemp(prefix="t-", dir="/tmp"))
+    request.addfinalizer(lambda: shutil.rmtree(scratch, ignore_errors=True))
+
     def start_then_interrupt_after_one_more_result(how):
         done = len(list(out.glob("results/*/*.json")))
-        proc = subprocess.Popen(cmd, env=course_env(MINI_COURSE), stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, start_new_session=True)
+        proc = subprocess.Popen(cmd, env={**course_env(MINI_COURSE), "TMPDIR": str(scratch)},
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
         deadline = time.monotonic() + 120
         while len(list(out.glob("results/*/*.json"))) == done and time.monotonic() < deadline:
             time.sleep(0.1)
         assert len(list(out.glob("results/*/*.json"))) > done, "no submission was graded within 120 s"
         if how == "sigint":
-            proc.send_signal(signal.SIGINT)
+            assert [p for p in scratch.iterdir() if p.name.startswith("cw-")], "the workers use TMPDIR"
+            os.killpg(proc.pid, signal.SIGINT)  # as Ctrl-C in a terminal: the whole foreground group
             _, err = proc.communicate(timeout=60)
             assert proc.returncode == 130 and b"run the same command again" in err
+            assert err.decode().count("\n") == 1 and b"Traceback" not in err, err.decode()
+            assert list(scratch.iterdir()) == [], "Ctrl-C left scratch folders"
         else:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.communicate(timeout=60)
@@ -283,7 +294,8 @@ def test_an_interrupted_batch_resumes_to_the_same_grades(tmp_path):
     assert len(list(out.glob("results/*/*.json"))) < len(students), "the batch was interrupted before the end"
     rows = grade(root, out, "--no-sandbox", "--jobs", "2", notebooks=MINI_COURSE)
     assert {k[0]: (r["score"], r["status"]) for k, r in rows.items()} == {
-        student: ("5.0" if n % 2 else "3.0", "graded") for n, student in enumerate(students)}
+        student: ("5.0" if n % 2 else "3.0", "graded") for n, student in enumerate(students)}, \
+        {k[0]: r["reason"] for k, r in rows.items()}
     with open(out / "grades.csv", encoding="utf-8") as f:
         assert len(f.read().splitlines()) == 1 + len(students), "one row per submission, none doubled"
 
@@ -293,3 +305,18 @@ def test_the_class_report_shows_where_the_class_struggled(batch):
     report = (batch["out"] / "report.html").read_text(encoding="utf-8")
     for expected in ("kernel_died", "exits", "ignores_interrupt", "double_hidden", "data:image/png;base64,"):
         assert expected in report
+
+
+def test_a_long_tmpdir_leaves_room_for_kernel_sockets(monkeypatch):
+    """With a TMPDIR too long for the kernels' Unix sockets (107 bytes with the job folders under
+    it; pytest's own tmp_path is), do the workers' folders go to /tmp instead, and else stay in it?"""
+    import tempfile
+
+    from autograder import pool
+
+    monkeypatch.setattr(tempfile, "tempdir", "/tmp/" + "x" * 70)
+    assert pool.scratch_root() == "/tmp"
+    monkeypatch.setattr(tempfile, "tempdir", "/var/tmp/short")
+    assert pool.scratch_root() == "/var/tmp/short"
+    longest = "/" + "x" * (pool.MAX_TMPDIR_CHARS - 1) + "/cw-12345678/course-grade-12345678/ipc/k-65535"
+    assert len(longest.encode()) <= 107

@@ -61,7 +61,9 @@ def test_report_is_one_file_with_a_table_per_concern(class_results, tmp_path):
     for heading in ("Lessons", "Tests failed most", "Submissions that timed out, crashed or could not be graded",
                     "Where the time went", "Every submission"):
         assert f"{heading}</h" in page, heading
-    assert len(tables(page)) == 1 + 2 + 1 + 1 + 1   # lessons, failed per lesson, problems, timing, all rows
+    plain = [t for t in tables(page) if 'class="matrix-table"' not in t]
+    assert len(plain) == 1 + 2 + 1 + 1 + 1   # lessons, failed per lesson, problems, timing, all rows
+    assert len(tables(page)) - len(plain) == 2 * (2 + 3)  # per lesson a matrix sorted 5 ways: student, total, 3 tests
     assert not re.search(r'(src|href)="(https?:)?//', page), "the page must not load anything"
 
 
@@ -166,3 +168,52 @@ def test_writing_a_report_leaves_pyplot_alone(tmp_path):
     write_report([result("a", passed=("a",))], tmp_path)
     assert plt.get_fignums() == before
     assert not list(Path(tmp_path).glob("*.tmp"))
+
+
+def _matrix_view(page: str, lesson: str, order: str) -> str:
+    anchor = "lesson-" + re.sub(r"[^A-Za-z0-9-]", "-", lesson)
+    return re.search(rf'<div class="view[^"]*" id="m-{anchor}-{order}">(.*?)</div>', page, flags=re.S).group(1)
+
+
+def test_the_matrix_shows_who_failed_what_and_links_each_cell_to_that_feedback(class_results, tmp_path):
+    """Is there a row per submitted student and a column per test, each cell coloured by its result
+    and linking to that student's own feedback page, and an error row with its reason?"""
+    page = write_report(class_results, tmp_path).read_text(encoding="utf-8")
+    view = _matrix_view(page, L1, "student")
+    rows = re.findall(r"<tr>(.*?)</tr>", view, flags=re.S)[1:]
+    assert len(rows) == 6 + 4 + 1 + 1 + 1 + 1  # full, partly, evil, slow, boom, broken
+    w00 = next(r for r in rows if ">w00<" in r)
+    cells = re.findall(r'<td class="(\w+)"[^>]*><a href="([^"]+)"[^>]*>([^<]+)</a>', w00)
+    assert [(c, text) for c, _, text in cells] == [("part", "2 / 4"), ("pass", "1 / 1"), ("fail", "0 / 2"),
+                                                   ("pass", "1 / 1")]
+    assert {href for _, href, _ in cells} == {f"feedback/w00/{L1}/{L1}.html"}
+    broken = next(r for r in rows if ">broken<" in r)
+    assert 'colspan="3"' in broken and "no notebook in submitted/broken" in broken
+    assert "&lt;b&gt;" in broken  # the reason is text
+
+
+def test_the_matrix_sorts_by_total_and_by_any_test_without_a_script(class_results, tmp_path):
+    """Does each header link show a copy sorted by that column (failures of a test first), with no script?"""
+    page = write_report(class_results, tmp_path).read_text(encoding="utf-8")
+    anchor = "lesson-" + L1
+    header = re.search(r"<tr>(.*?)</tr>", _matrix_view(page, L1, "student"), flags=re.S).group(1)
+    assert re.findall(r'href="#([^"]+)"', header) == [f"m-{anchor}-{o}" for o in ("student", "total", "t0", "t1", "t2")]
+    first = lambda order: re.findall(r"<tr><td><a [^>]*>([^<]+)</a>", _matrix_view(page, L1, order))  # noqa: E731
+    assert first("student") == sorted(first("student"))
+    assert first("total")[:2] == ["broken", "slow"]          # 0 points first
+    assert set(first("t1")[:8]) == {"evil", "slow", "boom", "w00", "w01", "w02", "w03", "broken"}  # 01_b failed
+    assert "<script" not in page and ".view:target" in page
+
+
+def test_the_report_says_how_to_grade_again(class_results, tmp_path):
+    """Does the page give the commands for all, one lesson and one student, with this batch's folders?"""
+    import json
+
+    out = tmp_path / "grading"
+    out.mkdir()
+    (out / "batch.json").write_text(json.dumps({"submissions": "/courses/fall/submitted"}))
+    page = html.unescape(write_report(class_results, out).read_text(encoding="utf-8"))
+    base = f"course grade /courses/fall/submitted --out {out}"
+    for command in (f"{base} --force", f"{base} --lesson {L1} --force", f"course report {out}"):
+        assert command in page, command
+    assert re.search(rf"{re.escape(base)} --lesson {L1} --student \w+ --force", page)

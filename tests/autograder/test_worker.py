@@ -26,16 +26,37 @@ def _notebook_bytes(cells=()) -> bytes:
 
 
 def test_read_submitted_reads_the_expected_notebook_among_others(tmp_path):
-    """With the expected name present, do other notebooks beside it not matter?"""
-    (tmp_path / NAME).write_bytes(_notebook_bytes([{"cell_type": "code", "source": "x = 1"}]))
+    """With the expected name present, is it graded even when another notebook is newer, and are
+    the others and a stray file listed, never read?"""
     (tmp_path / "scratch.ipynb").write_bytes(_notebook_bytes())
-    assert read_submitted(tmp_path, NAME)["cells"][0]["source"] == "x = 1"
+    (tmp_path / NAME).write_bytes(_notebook_bytes([{"cell_type": "code", "source": "x = 1"}]))
+    os.utime(tmp_path / NAME, (1, 1))
+    with open(os.fsencode(tmp_path) + b"/caf\xe9.txt", "wb"):
+        pass  # an empty file whose Latin-1 name is not UTF-8
+    (tmp_path / "timestamp.txt").write_text("2026-03-01 10:00:00 UTC")
+    submitted = read_submitted(tmp_path, NAME)
+    assert submitted["cells"][0]["source"] == "x = 1"
+    assert submitted.notes == ["graded 01-mini.ipynb (the name the lesson expects); "
+                               "other notebooks not graded: scratch.ipynb",
+                               "not graded, not read: caf\\xe9.txt"]
+
+
+def test_without_the_expected_name_the_newest_notebook_is_graded_and_the_choice_stated(tmp_path):
+    """With `Untitled.ipynb` and `01-mini (1).ipynb` but no 01-mini.ipynb, is the newer one graded,
+    whatever the names' order, and does the note say which and why?"""
+    (tmp_path / "Untitled.ipynb").write_bytes(_notebook_bytes([{"cell_type": "code", "source": "new"}]))
+    (tmp_path / "01-mini (1).ipynb").write_bytes(_notebook_bytes([{"cell_type": "code", "source": "old"}]))
+    os.utime(tmp_path / "01-mini (1).ipynb", (1000, 1000))
+    submitted = read_submitted(tmp_path, NAME)
+    assert submitted["cells"][0]["source"] == "new"
+    assert submitted.notes == ["graded Untitled.ipynb (the newest of 2, as 01-mini.ipynb is missing); "
+                               "other notebooks not graded: 01-mini (1).ipynb"]
 
 
 @pytest.mark.parametrize("setup, message", [
     (lambda d: None, "no notebook in the submission (expected 01-mini.ipynb)"),
-    (lambda d: [(d / n).write_bytes(_notebook_bytes()) for n in ("a.ipynb", "b.ipynb")],
-     "expected 01-mini.ipynb, found a.ipynb, b.ipynb"),
+    (lambda d: (d / "notes.txt").write_text("x"),
+     "no notebook in the submission (expected 01-mini.ipynb); not graded, not read: notes.txt"),
     (lambda d: os.symlink("/etc/passwd", d / NAME), "is a symbolic link, not a notebook"),
     (lambda d: os.mkfifo(d / NAME), "is not a regular file"),
     (lambda d: (d / NAME).write_bytes(b"\xff\xfe not utf-8"), "is not a readable notebook"),
@@ -82,9 +103,13 @@ def test_status_takes_the_gravest_incident_and_keeps_every_reason():
 
 
 def test_last_error_names_the_last_error_line():
-    """Does nbgrader's failure reach the row as its last error line, bounded?"""
-    outcome = {"error": "Traceback\nValueError: first", "log": "[INFO] fine\n[ERROR] the real one"}
-    assert worker._last_error(outcome) == "[ERROR] the real one"
+    """Does nbgrader's failure reach the row as the exception it logged (not its "[ERROR] see the
+    above traceback"), else its last error line, bounded?"""
+    outcome = {"error": "", "log": "Traceback (most recent call last):\n  File \"x\", line 1\n"
+                                   "zmq.error.ZMQError: No such file or directory\n"
+                                   "[ERROR] Please see the the above traceback"}
+    assert worker._last_error(outcome) == "zmq.error.ZMQError: No such file or directory"
+    assert worker._last_error({"log": "[INFO] fine\n[ERROR] the real one"}) == "[ERROR] the real one"
     assert worker._last_error({}) == "unknown error"
     assert len(worker._last_error({"log": "Error " + "x" * 1000})) == 300
 
@@ -134,3 +159,43 @@ def test_run_grades_one_submission_in_process(tmp_path, template, monkeypatch):
     assert graded.cells[0].source.startswith("**Grading notes**")
     assert sorted(p.name for p in tmp_path.iterdir()) == before
     assert configs[0].JudgeKernelManager.transport == "ipc"
+
+
+def test_log_causes_picks_each_tracebacks_exception_and_named_errors():
+    """Does a failure's reason quote the exception lines of the log, not the traceback's code?"""
+    log = ("[AutogradeApp | ERROR] There was an error processing assignment\n"
+           "Traceback (most recent call last):\n  File \"x.py\", line 1, in <module>\n"
+           "    for notebook in submission.assignment.notebooks:\n"
+           "RuntimeError: Kernel died before replying to kernel_info\n"
+           "/venv/bin/python: Error while finding module specification for 'course_lib.judge' "
+           "(ModuleNotFoundError: No module named 'course_lib')\n"
+           "[ERROR] Please see the the above traceback for details\n")
+    assert worker.log_causes(log) == [
+        "RuntimeError: Kernel died before replying to kernel_info",
+        "/venv/bin/python: Error while finding module specification for 'course_lib.judge' "
+        "(ModuleNotFoundError: No module named 'course_lib')"]
+    assert worker.log_causes("one\ntwo\nthree\nfour\n") == ["two", "three", "four"]
+
+
+@pytest.mark.slow
+def test_a_kernel_that_cannot_start_puts_its_cause_in_the_reason(tmp_path, template):
+    """When the judge kernel cannot import course_lib (a course run from inside another checkout),
+    does the row's reason quote that cause from the worker's log, not only nbgrader's "see the
+    above traceback"?"""
+    site = tmp_path / "site"
+    site.mkdir()
+    # Only in the kernel (python -m course_lib.judge ...): course_lib cannot be imported there.
+    (site / "sitecustomize.py").write_text(
+        "import sys\nif 'course_lib.judge' in sys.orig_argv:\n    sys.modules['course_lib'] = None\n")
+    notebook = make_submission(tmp_path / "in", "ann", "01-mini", {}, notebooks=MINI_COURSE)
+    job = Job(student="ann", lesson="01-mini", submission=str(notebook.parent), template=str(template),
+              limits=asdict(Limits(cell_timeout=10)), sandbox=False)
+    log = tmp_path / "worker.log"
+    with open(log, "ab") as stderr:
+        proc = subprocess.run([sys.executable, "-m", "autograder.worker"], input=json.dumps(asdict(job)) + "\n",
+                              stdout=subprocess.PIPE, stderr=stderr, text=True, timeout=240,
+                              env={**os.environ, "PYTHONPATH": str(site)})
+    result = json.loads(proc.stdout.splitlines()[0])["result"]
+    assert result["status"] == "error"
+    assert "the grading kernel could not start or run" in result["reason"], result["reason"]
+    assert "course_lib" in result["reason"] and "ModuleNotFoundError" in result["reason"], result["reason"]
