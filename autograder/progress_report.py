@@ -28,7 +28,7 @@ from course_lib.selfstudy.workfiles import Folder
 
 from . import lessons as lessons_mod
 
-__all__ = ["Row", "COLUMNS", "progress_rows", "terminal_report", "html_report", "write_html"]
+__all__ = ["Row", "COLUMNS", "progress_rows", "terminal_report", "figure", "html_report", "write_html"]
 
 
 @dataclass
@@ -105,7 +105,8 @@ def terminal_report(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def _plot(rows: list[Row]) -> str:
+def figure(rows: list[Row]):
+    """The plot of exercises done per lesson (a matplotlib Figure; the legend sits above the bars)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -126,6 +127,13 @@ def _plot(rows: list[Row]) -> str:
     ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2, frameon=False, borderaxespad=0.2)
     ax.yaxis.get_major_locator().set_params(integer=True)
     fig.tight_layout()
+    return fig
+
+
+def _plot(rows: list[Row]) -> str:
+    import matplotlib.pyplot as plt
+
+    fig = figure(rows)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     plt.close(fig)

@@ -60,8 +60,8 @@ _state: _State | None = None
 def _grading() -> bool:
     if os.environ.get("NBGRADER_EXECUTION") or os.environ.get("COURSE_PLAIN_TRACEBACKS") == "1":
         return True
-    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
-    return getattr(spec, "name", "") == "course_lib.judge"
+    # The judge starts as `python -P -m course_lib.judge ...`: its original command line says so.
+    return "course_lib.judge" in getattr(sys, "orig_argv", ())
 
 
 def install(shell=None) -> bool:

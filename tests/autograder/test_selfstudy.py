@@ -348,3 +348,19 @@ def test_a_work_or_output_folder_reached_through_a_link_is_refused(tmp_path, com
     result = course(*args, "--work", str(tmp_path / "linked"))
     assert result.returncode == 2 and "symbolic link" in result.stderr, result.stdout + result.stderr
     assert list(real.iterdir()) == []
+
+
+def test_the_progress_plot_keeps_its_legend_off_every_bar(tmp_path):
+    """With every lesson's exercises (lesson 09's tall bar included), does the legend overlap no bar?"""
+    import matplotlib.pyplot as plt
+
+    from autograder.progress_report import figure, progress_rows
+
+    fig = figure(progress_rows(tmp_path))
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    ax = fig.axes[0]
+    legend = ax.get_legend().get_window_extent(renderer)
+    bars = [patch.get_window_extent(renderer) for patch in ax.patches]
+    assert bars and not [b for b in bars if b.overlaps(legend)]
+    plt.close(fig)
