@@ -137,6 +137,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("course: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `course hint 03 | head`: the reader left; no traceback for that
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 def _dispatch(args) -> int:
@@ -206,6 +211,8 @@ def _dispatch(args) -> int:
                 print(list_hints(args.lesson, _work(args.work)))
             else:
                 print(next_hint(args.lesson, args.exercise, _work(args.work)))
+        except BrokenPipeError:
+            raise
         except (LookupError, ValueError, OSError) as exc:
             raise CourseError(str(exc).strip("'\""))
         return 0
@@ -218,6 +225,8 @@ def _dispatch(args) -> int:
                 print(f"note: {note}")
             print(terminal_report(rows))
             page = write_html(rows, args.html or work / "progress.html", notes)
+        except BrokenPipeError:
+            raise
         except (ValueError, OSError) as exc:
             raise CourseError(str(exc))
         print(f"HTML page with a plot: {page}")
