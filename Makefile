@@ -14,7 +14,7 @@ ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 # cells): JupyterLab reads them from its app settings folder, overrides.json; a learner can still change them.
 LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.json
 
-.PHONY: lab test release venv hub clean lock lab-settings
+.PHONY: lab test release venv hub clean lock lab-settings mutants
 
 venv: $(VENV)/.installed
 
@@ -48,6 +48,12 @@ lab: release lab-settings
 
 test: venv lab-settings
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Every mutant of every exercise's reference solution, graded as a class is graded (sandboxed,
+# a batch per lesson): writes build/mutants/ and the table in README.md. A benchmark-like job (42 min for
+# 567 mutants on 2 shared cores); `make test` grades a fixed sample (tests/mutation/test_mutants.py).
+mutants: venv
+	$(BIN)/python -m tests.mutation.run --jobs 2 --readme
 
 # A single-host class (needs root): JupyterHub, PostgreSQL, nbgrader's exchange, demo accounts.
 HUB_ARGS ?=
