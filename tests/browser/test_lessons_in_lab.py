@@ -52,8 +52,8 @@ def test_run_all_runs_every_cell_of_the_untouched_lesson(lesson, lab_page, open_
     not_one_line = [c for c in code if c["errors"] and not all(
         len(e["traceback"]) == 1 and e["traceback"][0].startswith(lablib.NOT_ATTEMPTED) for e in c["errors"])]
     outside = [c for c in code if c["errors"] and not exercise.get(c["id"], False)]
-    tracebacks = [c["id"] for c in code if any("Traceback" in text for text in c["stderr"])
-                  and lablib.STATED_TRACEBACK_TAG not in c["tags"]]
+    tracebacks = {c["id"]: next(t for t in c["stderr"] if "Traceback" in t)[-600:] for c in code
+                  if any("Traceback" in text for text in c["stderr"]) and lablib.STATED_TRACEBACK_TAG not in c["tags"]}
     unshown = [c["id"] for c in code if c["errors"] and not c["errorsShown"]]
     not_drawn = [c["id"] for c in code if c["imagesShown"] < c["images"]]
     broken_widgets = [(c["id"], c["widgetErrors"]) for c in code if c["widgetErrors"]]
@@ -68,8 +68,9 @@ def test_run_all_runs_every_cell_of_the_untouched_lesson(lesson, lab_page, open_
         problems.append("cells outside the exercises show an error in the student version (if a cell "
                         "calls an exercise's function, tag it 'raises-exception'):\n" + describe(outside))
     if tracebacks:
-        problems.append(f"tracebacks on stderr in cells {tracebacks} that are not tagged "
-                        f"{lablib.STATED_TRACEBACK_TAG!r} (a traceback the lesson shows on purpose)")
+        problems.append(f"tracebacks on stderr in cells {sorted(tracebacks)} that are not tagged "
+                        f"{lablib.STATED_TRACEBACK_TAG!r} (a traceback the lesson shows on purpose):\n"
+                        + "\n".join(f"{cell}: ...{text}" for cell, text in tracebacks.items()))
     if unshown:
         problems.append(f"errors in the notebook model but not shown in the page: {unshown}")
     if not_drawn:
