@@ -10,7 +10,11 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 # jupyter refuses to run as root without this flag (containers, CI).
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: lab test release venv hub clean lock mutants
+# The course's JupyterLab defaults (no "get notified about official Jupyter news?" prompt over the
+# cells): JupyterLab reads them from its app settings folder, overrides.json; a learner can still change them.
+LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.json
+
+.PHONY: lab test release venv hub clean lock lab-settings mutants
 
 venv: $(VENV)/.installed
 
@@ -33,11 +37,16 @@ lock: venv
 release: venv
 	$(BIN)/course release --out $(STUDENT_DIR)
 
-lab: release
+lab-settings: $(LAB_OVERRIDES)
+
+$(LAB_OVERRIDES): autograder/lab_overrides.json $(VENV)/.installed
+	install -D -m 0644 autograder/lab_overrides.json $@
+
+lab: release lab-settings
 	@echo "Starting JupyterLab on 127.0.0.1 with the student version in $(STUDENT_DIR); open the URL it prints."
 	$(BIN)/jupyter lab --ip 127.0.0.1 --no-browser $(ROOT_FLAG) --ServerApp.root_dir=$(STUDENT_DIR) $(LAB_ARGS)
 
-test: venv
+test: venv lab-settings
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Every mutant of every exercise's reference solution, graded as a class is graded (sandboxed,

@@ -1,19 +1,33 @@
-"""``course check``: run a notebook's visible tests now, in a fresh kernel.
+"""``course check``: run a notebook's tests now, as grading runs them, and say which pass.
 
-For a student or a self-study learner before submitting. It executes a copy
-of the notebook (the file on disk is not changed) with the same per-cell
-limit as grading, then reports each graded test cell: passed, failed with
-its message, or not attempted (the exercise still raises
-NotImplementedError). It says plainly that hidden tests run only at grading,
-so "all passed" here never means full marks.
+For a student or a self-study learner before submitting. The notebook is
+not run as it is: like grading (:mod:`autograder.normalize`), the check
+takes the lesson's own cells — setup and test cells, demos left out — and
+puts the learner's *solution cells* in, read first by the grading policy (a
+cell grading would reject is reported with its line and why). The result
+runs in a judge kernel through :class:`autograder.execute.BoundedExecute`,
+the runner grading uses, with the same per-cell and per-notebook limits;
+the file on disk is never changed.
 
-Before running anything it reads every solution cell with the grading
-policy (:mod:`autograder.policy`): a cell that would be rejected at grading
-is reported with its line and why, so a student fixes it before handing in.
+Which lesson cells: from the course's source lesson when it is installed
+(solutions replaced by their stubs, hidden tests removed unless
+``hidden``), otherwise the learner's own notebook. ``exercise`` narrows the
+run to one exercise — the setup cells, its solution and test cells, and any
+other solution cell that defines a name those use — which is what makes a
+check answer in seconds.
+
+Each test comes back as passed, failed (with its message, shortened to
+fit), not attempted (its exercise is still the stub, or code it calls still
+raises ``NotImplementedError``), hidden (no visible check: it runs at
+grading) or rejected. A test with hidden parts is marked as such, and a
+passed stress run is labelled as what it is: evidence, not proof.
 """
 
 from __future__ import annotations
 
+import ast
+import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,8 +35,15 @@ from .config import Limits
 from .lessons import CourseError
 from .results import graded_cell_error
 
+__all__ = ["QUIET_KERNEL", "policy_problems", "TestResult", "check", "report", "check_hidden",
+           "record_progress"]
 
-__all__ = ["policy_problems", "TestResult", "check", "report", "check_hidden", "record_progress"]
+#: Kernel arguments for a check: ipykernel's warnings about its own transport are not the learner's business.
+QUIET_KERNEL = ["--IPKernelApp.log_level=ERROR"]
+MESSAGE_LINES = 24   # of a failure's message in the report; the test cell in the notebook shows it all
+HIDDEN_MARKER = "### BEGIN HIDDEN TESTS"
+STUB_MESSAGE = "not attempted yet: its solution cell is still the stub"
+
 
 def policy_problems(nb, lesson: str) -> list[tuple[str, str]]:
     """(grade id, violation) for every solution cell the grader would reject."""
@@ -44,12 +65,13 @@ class TestResult:
     points: float
     outcome: str       # passed, failed, not attempted, hidden (no visible check), rejected
     message: str = ""
+    exercise: str = ""         # the exercise's label ("Exercise 1 — SafeCounter")
+    hidden_part: bool = False  # the test has checks the student version does not show
+    stress: bool = False       # real threads racing: a pass is evidence, not proof
 
 
 def _has_visible_check(source: str) -> bool:
     """Does a test cell hold code beyond its docstring (a cell whose tests are all hidden does not)?"""
-    import ast
-
     try:
         body = ast.parse(source).body
     except SyntaxError:
@@ -57,61 +79,288 @@ def _has_visible_check(source: str) -> bool:
     return any(not (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant)) for n in body)
 
 
-def check(notebook: Path, *, limits: Limits = Limits()) -> list[TestResult]:
-    """Execute ``notebook`` and return one result per graded test cell."""
-    import nbformat
-    from nbclient import NotebookClient
+def _is_stress(source: str, grade_id: str) -> bool:
+    return "stress(" in source or grade_id.endswith(("_stress", "_real_threads"))
 
-    notebook = Path(notebook)
+
+# ----------------------------------------------------------------------------------- the cells to run
+@dataclass
+class _Lesson:
+    """The lesson cells a check runs, and what is known about them."""
+
+    template: object            # nbformat notebook: setup, stubs, tests
+    stubs: dict                 # solution grade id -> its released stub ({} when the source is not here)
+    hidden_parts: set           # test grade ids with hidden checks
+    secret: set                 # hidden lines (for withholding a message that quotes one)
+
+
+def _read_submission(notebook: Path) -> dict:
     if not notebook.is_file() or notebook.suffix != ".ipynb":
         raise CourseError(f"not a notebook: {notebook}")
     try:
-        nb = nbformat.read(notebook, as_version=4)
-    except Exception as exc:
-        raise CourseError(f"{notebook} is not a readable notebook: {str(exc).splitlines()[0]}")
-    client = NotebookClient(nb, timeout=limits.cell_timeout, allow_errors=True,
-                            kernel_name="python3", shutdown_kernel="immediate",
-                            resources={"metadata": {"path": str(notebook.parent.resolve())}})
+        submitted = json.loads(notebook.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CourseError(f"{notebook} is not a readable notebook: {str(exc).splitlines()[0]}") from None
+    if not isinstance(submitted, dict) or not isinstance(submitted.get("cells"), list):
+        raise CourseError(f"{notebook} is not a readable notebook: it has no list of cells")
+    return submitted
+
+
+def _lesson_cells(lesson: str, submitted: dict, *, hidden: bool) -> _Lesson:
+    import nbformat
+    from nbgrader.preprocessors import ClearHiddenTests, ClearSolutions
+
+    from course_lib.selfstudy.exercises import is_self_study_cell
+
+    from . import lessons as lessons_mod
+    from .leaks import hidden_lines
+    from .normalize import is_solution, is_test
+
+    sources = lessons_mod.source_notebooks(lesson) if lesson in lessons_mod.all_lessons() else []
+    if not sources:
+        if hidden:
+            raise CourseError(f"{lesson} is not a lesson of this course (expected .../<lesson>/<lesson>.ipynb): "
+                              "hidden tests run only on a lesson's own notebook")
+        try:  # no source lesson here (a class hub): the learner's own notebook is the template
+            return _Lesson(nbformat.reads(json.dumps(submitted), as_version=4), {}, set(), set())
+        except Exception as exc:  # noqa: BLE001 - any malformed notebook is one line
+            raise CourseError(f"the notebook is not readable: {exc}") from None
+    nb = nbformat.read(sources[0], as_version=4)
+    nb.cells = [c for c in nb.cells if not is_self_study_cell(c)]
+    hidden_parts = {c.metadata["nbgrader"]["grade_id"] for c in nb.cells if is_test(c) and HIDDEN_MARKER in c.source}
+    secret = hidden_lines(c.source for c in nb.cells if c.cell_type == "code")
+    # The reference solution never runs here: every solution cell becomes its released stub.
+    nb, _ = ClearSolutions().preprocess(nb, {})
+    if not hidden:
+        nb, _ = ClearHiddenTests().preprocess(nb, {})
+    stubs = {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells if is_solution(c)}
+    return _Lesson(nb, stubs, hidden_parts, secret)
+
+
+def _names(source: str) -> tuple[set[str], set[str]]:
+    """(names a cell defines at its top level, names it reads anywhere)."""
     try:
-        client.execute()
-    except Exception as exc:  # dead kernel: report what ran
-        dead = f"the kernel stopped: {type(exc).__name__}"
-    else:
-        dead = ""
-    results = [TestResult(grade_id, 0.0, "rejected", why) for grade_id, why in
-               policy_problems(nb, notebook.parent.name or notebook.stem)]
-    for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if cell.cell_type != "code" or not meta.get("grade"):
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set(), set()
+    defined = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            defined.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            defined |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            defined |= {(a.asname or a.name).split(".")[0] for a in node.names}
+    used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    return defined, used
+
+
+def _select(template, chosen, submitted_sources: dict[str, list[str]]):
+    """The template with only what ``chosen`` needs: setup cells, its cells, the solutions it uses."""
+    from nbformat.v4 import new_notebook
+
+    from .normalize import is_demo, is_solution, is_test
+
+    def grade_id(cell):
+        return cell.metadata.get("nbgrader", {}).get("grade_id")
+
+    solutions = {grade_id(c): c for c in template.cells if is_solution(c)}
+    defines = {}
+    for gid, cell in solutions.items():
+        texts = [cell.source, *submitted_sources.get(gid, [])]
+        defines[gid] = set().union(*(_names(t)[0] for t in texts))
+    wanted = set(chosen.solutions)
+    tests = set(chosen.tests)
+    needed = set().union(*(_names(c.source)[1] for c in template.cells
+                           if c.cell_type == "code" and grade_id(c) in tests))
+    for gid in chosen.solutions:
+        needed |= set().union(*(_names(t)[1] for t in submitted_sources.get(gid, [])))
+    while True:  # solution cells of other exercises that define a name the chosen cells use
+        more = {gid for gid, names in defines.items() if gid not in wanted and names & needed}
+        if not more:
+            break
+        wanted |= more
+        for gid in more:
+            needed |= set().union(*(_names(t)[1] for t in submitted_sources.get(gid, [])))
+    kept = []
+    for cell in template.cells:
+        if cell.cell_type != "code" or is_demo(cell):
             continue
+        if is_solution(cell) and grade_id(cell) not in wanted:
+            continue
+        if is_test(cell) and grade_id(cell) not in tests:
+            continue
+        kept.append(cell)
+    return new_notebook(cells=kept, metadata=template.metadata)
+
+
+def _find(exercises: list, wanted: str):
+    label = str(wanted).strip().lower()
+    for exercise in exercises:
+        if label in {exercise.name.lower(), *(g.lower() for g in exercise.solutions)}:
+            return exercise
+    numbered = [e for e in exercises if e.number and e.number == label.lstrip("0")]
+    if len(numbered) == 1:
+        return numbered[0]
+    listed = ", ".join(e.label for e in exercises) or "none"
+    if numbered:
+        raise CourseError(f"Exercise {wanted} has {len(numbered)} parts ({', '.join(e.name for e in numbered)}): "
+                          "name the one to check")
+    raise CourseError(f"no exercise {wanted!r} in this notebook; its exercises are: {listed}")
+
+
+# ----------------------------------------------------------------------------------- running it
+def _execute(nb, folder: Path, limits: Limits) -> None:
+    from .execute import BoundedExecute
+
+    executor = BoundedExecute(timeout=limits.cell_timeout, notebook_timeout=limits.notebook_timeout,
+                              shutdown_kernel="immediate", extra_arguments=QUIET_KERNEL)
+    try:
+        executor.preprocess(nb, {"metadata": {"path": str(folder)}})
+    except Exception as exc:  # noqa: BLE001 - a kernel that cannot start is one line, not a traceback
+        raise CourseError(f"the check could not run: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}") \
+            from None
+
+
+def _untouched(exercise, submitted_sources: dict[str, list[str]], stubs: dict[str, str]) -> bool:
+    """Is every solution cell of ``exercise`` still as released?"""
+    from course_lib.selfstudy.exercises import is_stub
+
+    def same(a: str, b: str) -> bool:
+        return [l.rstrip() for l in a.strip().splitlines()] == [l.rstrip() for l in b.strip().splitlines()]
+
+    for gid in exercise.solutions:
+        given = submitted_sources.get(gid, [])
+        if len(given) != 1:
+            return False
+        if not ((gid in stubs and same(given[0], stubs[gid])) or is_stub(given[0])):
+            return False
+    return True
+
+
+def check(notebook: Path, *, limits: Limits = Limits(), exercise: str | None = None,
+          hidden: bool = False) -> list[TestResult]:
+    """Run ``notebook``'s tests as grading does; one result per test cell run (of ``exercise`` only, if given)."""
+    from course_lib.selfstudy.exercises import exercises_in
+
+    from .leaks import WITHHELD, quotes_hidden
+    from .normalize import normalize, solution_sources
+
+    notebook = Path(notebook)
+    submitted = _read_submission(notebook)
+    lesson = notebook.resolve().parent.name
+    cells = _lesson_cells(lesson, submitted, hidden=hidden)
+    given = solution_sources(submitted)
+    known = exercises_in(json.loads(json.dumps(cells.template)), lesson)
+    chosen = [_find(known, exercise)] if exercise else known
+    template = _select(cells.template, chosen[0], given) if exercise else cells.template
+    normalized = normalize(template, submitted, lesson)
+    of_test = {t: e for e in known for t in e.tests}
+    run_tests = {t for e in chosen for t in e.tests}
+    untouched = {e.name for e in known if _untouched(e, given, cells.stubs)}
+    results = [TestResult(d.grade_id, 0.0, "rejected", d.message,
+                          exercise=next((e.label for e in known if d.grade_id in e.solutions), ""))
+               for d in normalized.rejected() if d.status == "rejected"]
+    _execute(normalized.notebook, notebook.resolve().parent, limits)
+    lost = normalized.lost()
+    for cell in normalized.notebook.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        grade_id = meta.get("grade_id")
+        if cell.cell_type != "code" or not meta.get("grade") or grade_id not in run_tests:
+            continue
+        owner = of_test.get(grade_id)
+        result = TestResult(grade_id, float(meta.get("points", 0)), "passed",
+                            exercise=owner.label if owner else "",
+                            hidden_part=grade_id in cells.hidden_parts,
+                            stress=_is_stress(cell.source, grade_id))
         error = graded_cell_error(cell)
-        points = float(meta.get("points", 0))
-        if not _has_visible_check(cell.source):
-            results.append(TestResult(meta["grade_id"], points, "hidden", "runs at grading"))
+        if owner is not None and owner.name in untouched:
+            result.outcome, result.message = "not attempted", STUB_MESSAGE
+        elif not hidden and not _has_visible_check(cell.source):
+            result.outcome, result.message = "hidden", "runs at grading"
+        elif grade_id in lost:
+            result.outcome, result.message = "failed", f"not graded: {lost[grade_id]}"
         elif error:
-            outcome = "not attempted" if error[0] == "NotImplementedError" else "failed"
-            results.append(TestResult(meta["grade_id"], points, outcome, error[1]))
+            message = error[1]
+            if hidden and quotes_hidden(message, cells.secret):
+                message = WITHHELD
+            if error[0] == "NotImplementedError":
+                result.outcome = "not attempted"
+                message = "not attempted yet: code it calls still raises NotImplementedError" + (
+                    f" ({message.split(':', 1)[1].strip()})" if message.split(":", 1)[1].strip() else "")
+            else:
+                result.outcome = "failed"
+            result.message = message
         elif cell.get("execution_count") is None:
-            results.append(TestResult(meta["grade_id"], points, "failed", dead or "this cell did not run"))
-        else:
-            results.append(TestResult(meta["grade_id"], points, "passed"))
+            result.outcome, result.message = "failed", "this cell did not run"
+        results.append(result)
     return results
 
 
+def check_hidden(notebook: Path, *, limits: Limits = Limits(), exercise: str | None = None) -> list[TestResult]:
+    """For a learner alone: grade ``notebook`` as grading would, hidden tests included.
+
+    Only each test's name, points and message come back — never its code,
+    and a message that quotes a hidden line is withheld. An instructor turns
+    this off for a class by setting ``COURSE_HIDDEN_CHECKS=off`` in the
+    students' environment.
+    """
+    if os.environ.get("COURSE_HIDDEN_CHECKS", "on").lower() in ("off", "0", "no"):
+        raise CourseError("hidden checks are turned off for this class: they run at grading")
+    return check(notebook, limits=limits, exercise=exercise, hidden=True)
+
+
+# ----------------------------------------------------------------------------------- the report
+def _fit(message: str, indent: str = "        ") -> str:
+    """A message on the lines below its test, wrapped at 100 columns, at most MESSAGE_LINES of them."""
+    import textwrap
+
+    lines = message.strip().splitlines() or [""]
+    if len(lines) == 1 and len(lines[0]) <= 90:
+        return f" — {lines[0]}"
+    lines = [part for line in lines for part in (textwrap.wrap(line, 100, subsequent_indent="  ",
+                                                               break_on_hyphens=False) or [""])]
+    shown = lines[:MESSAGE_LINES]
+    if len(lines) > MESSAGE_LINES:
+        shown.append(f"… {len(lines) - MESSAGE_LINES} more lines: run the test cell in the notebook to see them all")
+    return "\n" + "\n".join(indent + line for line in shown)
+
+
 def report(notebook: Path, results: list[TestResult], *, hidden: bool = False) -> str:
+    marks = {"passed": "PASS", "failed": "FAIL", "not attempted": "TODO", "rejected": "REJECTED",
+             "hidden": "HIDDEN"}
     lines = [f"{'All tests (hidden ones included)' if hidden else 'Visible tests'} of {notebook}:"]
+    heading = None
     for r in results:
-        mark = {"passed": "PASS", "failed": "FAIL", "not attempted": "TODO", "rejected": "REJECTED",
-                "hidden": "HIDDEN"}[r.outcome]
-        lines.append(f"  {mark}  {r.grade_id} ({r.points:g} pt)" + (f" — {r.message}" if r.message else ""))
+        if r.exercise and r.exercise != heading:
+            heading = r.exercise
+            lines.append(f" {heading}")
+        notes = []
+        if r.hidden_part:
+            notes.append("hidden checks included" if hidden else "+ hidden checks at grading")
+        if r.stress and r.outcome == "passed":
+            notes.append("a stress run: evidence, not proof")
+        tail = f" [{'; '.join(notes)}]" if notes else ""
+        lines.append(f"  {marks[r.outcome]:<4}  {r.grade_id} ({r.points:g} pt){tail}" + (_fit(r.message) if r.message else ""))
     passed = sum(r.outcome == "passed" for r in results)
     rejected = [r for r in results if r.outcome == "rejected"]
     hidden_only = [r for r in results if r.outcome == "hidden"]
+    todo = [r for r in results if r.outcome == "not attempted"]
     tests = [r for r in results if r.outcome not in ("rejected", "hidden")]
     lines.append(f"{passed} of {len(tests)} test cells passed" + ("." if hidden else " their visible checks."))
+    if todo:
+        lines.append(f"{len(todo)} test cell(s) not attempted yet (TODO): write the exercise in its solution cell.")
     if hidden_only:
         lines.append(f"{len(hidden_only)} test cell(s) ({sum(r.points for r in hidden_only):g} pt) have only "
                      "hidden checks: they run at grading, not here.")
+    partly = [r for r in results if r.hidden_part and r.outcome != "hidden"]
+    if partly and not hidden:
+        lines.append(f"{len(partly)} test cell(s) marked \"+ hidden checks at grading\" run more checks at grading "
+                     "than here.")
+    if any(r.stress and r.outcome == "passed" for r in results):
+        lines.append("A stress run that passes shows only that no race happened in these runs: evidence, not "
+                     "proof. The schedule explorer's tests are the ones that search for the bad interleaving.")
     if rejected:
         lines.append(f"{len(rejected)} solution cell problem(s): grading would score those exercises 0 "
                      "until they are fixed.")
@@ -124,68 +373,12 @@ def report(notebook: Path, results: list[TestResult], *, hidden: bool = False) -
     return "\n".join(lines)
 
 
-def check_hidden(notebook: Path, *, limits: Limits = Limits()) -> list[TestResult]:
-    """For a learner alone: grade ``notebook`` as grading would, hidden tests included.
-
-    The notebook's solution cells go into the lesson's own notebook (as at
-    grading: :mod:`autograder.normalize`, demos left out, the policy
-    applied) and run in a judge kernel. Only each test's name, points and
-    message come back — never its code, and a message that quotes a hidden
-    line is withheld. An instructor turns this off for a class by setting
-    ``COURSE_HIDDEN_CHECKS=off`` in the students' environment.
-    """
-    import json
-    import os
-
-    import nbformat
-
-    from . import lessons as lessons_mod
-    from .execute import BoundedExecute
-    from .leaks import WITHHELD, hidden_lines, quotes_hidden
-    from .normalize import is_solution, normalize
-
-    if os.environ.get("COURSE_HIDDEN_CHECKS", "on").lower() in ("off", "0", "no"):
-        raise CourseError("hidden checks are turned off for this class: they run at grading")
-    notebook = Path(notebook)
-    lesson = notebook.parent.name
-    sources = lessons_mod.source_notebooks(lesson) if lesson in lessons_mod.all_lessons() else []
-    if not sources:
-        raise CourseError(f"{notebook} is not in a lesson folder (expected .../<lesson>/{notebook.name})")
-    lesson_nb = nbformat.read(sources[0], as_version=4)
-    secret = hidden_lines(c.source for c in lesson_nb.cells if c.cell_type == "code")
-    for cell in lesson_nb.cells:
-        if is_solution(cell):  # the reference solution never runs here: a stub in its place
-            cell.source = "raise NotImplementedError('this solution cell is missing from your notebook')"
-    try:
-        submitted = json.loads(notebook.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise CourseError(f"{notebook} is not a readable notebook: {exc}")
-    normalized = normalize(lesson_nb, submitted, lesson)
-    results = [TestResult(d.grade_id, 0.0, "rejected", d.message) for d in normalized.rejected()]
-    executor = BoundedExecute(timeout=limits.cell_timeout, notebook_timeout=limits.notebook_timeout)
-    executor.preprocess(normalized.notebook, {"metadata": {"path": str(notebook.parent.resolve())}})
-    lost = normalized.lost()
-    for cell in normalized.notebook.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if cell.cell_type != "code" or not meta.get("grade"):
-            continue
-        error = graded_cell_error(cell)
-        points = float(meta.get("points", 0))
-        if meta["grade_id"] in lost:
-            results.append(TestResult(meta["grade_id"], points, "failed", f"not graded: {lost[meta['grade_id']]}"))
-        elif error:
-            message = WITHHELD if quotes_hidden(error[1], secret) else error[1][:500]
-            outcome = "not attempted" if error[0] == "NotImplementedError" else "failed"
-            results.append(TestResult(meta["grade_id"], points, outcome, message))
-        else:
-            results.append(TestResult(meta["grade_id"], points, "passed"))
-    return results
-
-
+# ----------------------------------------------------------------------------------- progress
 def record_progress(notebook: Path, results: list[TestResult], *, hidden: bool) -> str:
     """Note the check in the learner's progress file; returns a line to show ("" if none).
 
-    Per exercise: the tests that passed of those that ran (a test with only
+    Per exercise *attempted* — its own tests ran against the learner's code,
+    not the stub: the tests that passed of those that ran (a test with only
     hidden checks does not count as run without ``--hidden``; a rejected
     solution cell makes its exercise 0). Never fails the check: a problem
     with the file is one line of explanation.
@@ -203,10 +396,15 @@ def record_progress(notebook: Path, results: list[TestResult], *, hidden: bool) 
         by_id = {r.grade_id: r for r in results}
         outcomes = {}
         for exercise in exercises_mod.lesson_exercises(lesson):
-            ran = [by_id[t] for t in exercise.tests if t in by_id and by_id[t].outcome != "hidden"]
+            ran = [by_id[t] for t in exercise.tests if t in by_id and by_id[t].outcome in ("passed", "failed")]
             rejected = any(by_id.get(s) is not None and by_id[s].outcome == "rejected" for s in exercise.solutions)
+            if not ran and not rejected:
+                continue  # not checked now, or still the stub: nothing attempted to record
             passed = 0 if rejected else sum(r.outcome == "passed" for r in ran)
-            outcomes[exercise.name] = (passed, len(ran))
+            total = len([t for t in exercise.tests if t in by_id and by_id[t].outcome != "hidden"])
+            outcomes[exercise.name] = (passed, max(total, len(ran)))
+        if not outcomes:
+            return "(progress: nothing recorded — no exercise has code of yours yet)"
         notes: list[str] = []
         progress.record_check(work, lesson, outcomes, hidden=hidden, notes=notes)
     except (OSError, ValueError, LookupError) as exc:

@@ -28,11 +28,15 @@ EXAMPLES = {
              "Run it again after an interruption: finished submissions are not graded twice.\n"
              "Times without a zone (--due, timestamp.txt, --extensions) are UTC, as nbgrader reads them.",
     "check": "example:\n  course check 01-processes-and-threads/01-processes-and-threads.ipynb\n"
-             "  course check --hidden 01-processes-and-threads/01-processes-and-threads.ipynb   # self-study",
+             "  course check 03-race-conditions-and-locks/03-race-conditions-and-locks.ipynb --exercise SafeCounter\n"
+             "  course check --hidden 01-processes-and-threads/01-processes-and-threads.ipynb   # self-study\n\n"
+             "--exercise takes a name or the number the notebook gives it (`--exercise 1`), and runs only\n"
+             "that exercise's cells and the setup they need: an answer in seconds.",
     "solutions": "example:\n  course solutions 03 --out build/student   # build/student/03-.../03-...-solutions.ipynb\n\n"
                  "Exercises you have not run `course check` on are left out unless you confirm (or --force).",
-    "hint": "example:\n  course hint 03 SafeCounter      # the next hint you have not seen\n"
-            "  course hint 03 1                # the same, by the exercise's number",
+    "hint": "example:\n  course hint 03                  # the lesson's exercises, numbered as in the notebook\n"
+            "  course hint 03 SafeCounter      # the next hint you have not seen\n"
+            "  course hint 03 1                # the same: Exercise 1 of the notebook",
     "progress": "example:\n  course progress                 # in your work folder (build/student after make lab)\n"
                 "  course progress --work ~/course --html ~/course/progress.html",
     "lessons": "example:\n  course lessons",
@@ -123,6 +127,8 @@ def _parser() -> argparse.ArgumentParser:
 
     p = add("check", "Run a notebook's visible tests now and say which pass.")
     p.add_argument("notebook", type=Path, metavar="NOTEBOOK")
+    p.add_argument("--exercise", metavar="NAME",
+                   help="check only this exercise (its name, or its number in the notebook)")
     p.add_argument("--hidden", action="store_true",
                    help="self-study: run the hidden tests too, as grading does (names and messages only)")
 
@@ -134,7 +140,8 @@ def _parser() -> argparse.ArgumentParser:
 
     p = add("hint", "Show the next hint of an exercise (hints are staged: a nudge first).")
     p.add_argument("lesson", metavar="LESSON")
-    p.add_argument("exercise", metavar="EXERCISE", help="its name (SafeCounter) or number (1)")
+    p.add_argument("exercise", metavar="EXERCISE", nargs="?",
+                   help="its name (SafeCounter) or its number in the notebook (1); leave out to list them")
     p.add_argument("--work", type=Path, help="your work folder (default: here; build/student in the course folder)")
 
     p = add("progress", "Show what you have checked, passed and needed hints for, per lesson.")
@@ -153,6 +160,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("course: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `course hint 03 | head`: the reader left; no traceback for that
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 def _dispatch(args) -> int:
@@ -205,9 +217,10 @@ def _dispatch(args) -> int:
               f"{args.graded / 'report.html'}")
         return 0
     if args.command == "check":
+        _skip_slow_imports()
         from .check import check, check_hidden, report
         from .check import record_progress
-        results = (check_hidden if args.hidden else check)(args.notebook)
+        results = (check_hidden if args.hidden else check)(args.notebook, exercise=args.exercise)
         print(report(args.notebook, results, hidden=args.hidden))
         saved = record_progress(args.notebook, results, hidden=args.hidden)
         if saved:
@@ -215,32 +228,44 @@ def _dispatch(args) -> int:
         return 0 if all(r.outcome in ("passed", "hidden") for r in results) else 1
     if args.command == "solutions":
         from .solutions import solutions
-        for path in solutions(args.lessons, out=args.out, work=_work(args.work), force=args.force,
-                              confirm=_ask_before_showing):
+        written = solutions(args.lessons, out=args.out, work=_work(args.work), force=args.force,
+                            confirm=_ask_before_showing)
+        for path in written:
             print(f"wrote {path}")
-        return 0
+        return 0 if written else 1
     if args.command == "hint":
-        from course_lib.selfstudy.hints import next_hint
+        from course_lib.selfstudy.hints import list_hints, next_hint
         try:
-            print(next_hint(args.lesson, args.exercise, _work(args.work)))
-        except LookupError as exc:
+            if args.exercise is None:
+                print(list_hints(args.lesson, _work(args.work)))
+            else:
+                print(next_hint(args.lesson, args.exercise, _work(args.work)))
+        except BrokenPipeError:
+            raise
+        except (LookupError, ValueError, OSError) as exc:
             raise CourseError(str(exc).strip("'\""))
         return 0
     if args.command == "progress":
         from .progress_report import progress_rows, terminal_report, write_html
         work, notes = _work(args.work), []
-        rows = progress_rows(work, notes)
-        for note in notes:
-            print(f"note: {note}")
-        print(terminal_report(rows))
-        page = write_html(rows, args.html or work / "progress.html", notes)
+        try:
+            rows = progress_rows(work, notes)
+            for note in notes:
+                print(f"note: {note}")
+            print(terminal_report(rows))
+            page = write_html(rows, args.html or work / "progress.html", notes)
+        except BrokenPipeError:
+            raise
+        except (ValueError, OSError) as exc:
+            raise CourseError(str(exc))
         print(f"HTML page with a plot: {page}")
         return 0
     raise AssertionError(args.command)
 
 
 def _work(folder: Path | None) -> Path:
-    """The learner's work folder (where the progress file lives); a clear error if it is the course's."""
+    """The learner's work folder (where the progress file lives); a clear error if it is the course's
+    or has a symbolic link in its path."""
     from course_lib.selfstudy.progress import work_folder
     try:
         return work_folder(folder)
@@ -249,12 +274,29 @@ def _work(folder: Path | None) -> Path:
 
 
 def _ask_before_showing(lesson: str, exercise: str) -> bool:
-    """Ask at a terminal; elsewhere (a script, CI) the answer is no."""
+    """Ask at a terminal; elsewhere (a script, CI) and at end of input the answer is no."""
     if not sys.stdin.isatty():
         return False
-    answer = input(f"You have not run `course check` on {lesson} {exercise} yet. "
-                   "Read its worked solution anyway? [y/N] ")
+    try:
+        answer = input(f"You have not checked an attempt at {lesson} {exercise} yet. "
+                       "Read its worked solution anyway? [y/N] ")
+    except EOFError:  # Ctrl-D: a no, on its own line
+        print()
+        return False
+    except KeyboardInterrupt:  # Ctrl-C: main() says so in one line, below the prompt
+        print(file=sys.stderr)
+        raise
     return answer.strip().lower() in ("y", "yes")
+
+
+def _skip_slow_imports() -> None:
+    """Keep jsonschema from compiling the IRI grammar of ``rfc3987_syntax`` (about 2.7 s at import here).
+
+    jsonschema loads it only to check the ``iri`` string format, which no
+    notebook schema uses; marking it absent makes jsonschema skip that one
+    format. Measured in benchmarks/bench_check.py: it is most of a check's start-up.
+    """
+    sys.modules.setdefault("rfc3987_syntax", None)
 
 
 def _sandbox_or_explain() -> bool:

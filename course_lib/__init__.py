@@ -9,9 +9,12 @@
     widgets     ipywidgets demos and panels
 
 ``from course_lib import servers`` works as usual; importing ``course_lib``
-itself loads nothing heavy (no matplotlib, no ipywidgets).
+itself loads nothing heavy (no matplotlib, no ipywidgets). Imported in a
+learner's notebook kernel, it makes an exercise not attempted yet show as
+one line instead of a traceback (:mod:`course_lib.untouched`).
 """
 
+import sys
 from importlib import import_module
 
 __all__ = ["grading", "servers", "chat", "timeline", "interleave", "processes", "widgets"]
@@ -21,3 +24,10 @@ def __getattr__(name):
     if name in __all__:
         return import_module(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+if "IPython" in sys.modules:  # a notebook kernel (or IPython): untouched exercises in one line
+    try:
+        import_module(f"{__name__}.untouched").install()
+    except Exception:  # noqa: BLE001 - never let a display nicety break an import
+        pass

@@ -10,7 +10,7 @@ thread 0 for two steps, thread 1 for three, then thread 0) and
 *and* breaks the promise. The programs live here, not in the notebook, so a
 solution cell cannot redefine the code its schedule is judged on.
 
-    show(program)                 the program's code, highlighted, with its goal
+    show(program)                 the program's code, highlighted, lines numbered as the trace's, with its goal
     attempt(program, schedule)    replay it: the step table and what happened
     expect_breaks(program, schedule)  for test cells: CheckFailed unless it breaks
 """
@@ -26,7 +26,7 @@ from .grading import CheckFailed
 from .interleave import ScheduleError, Trace, compact, replay
 
 __all__ = ["Program", "OVERDRAFT", "EMPTY_GET", "OPPOSITE_LOCKS", "PROGRAMS", "parse", "attempt",
-           "expect_breaks", "show", "MAX_STEPS"]
+           "expect_breaks", "listing", "show", "MAX_STEPS"]
 
 MAX_STEPS = 400  # more than any program here needs; a longer schedule is refused unread
 
@@ -281,14 +281,23 @@ def expect_breaks(program: Program, schedule) -> Attempt:
     return result
 
 
+def listing(program: Program) -> str:
+    """The program's code with each line numbered as the step tables number it (this file's lines)."""
+    parts = []
+    for obj in program.code:
+        lines, first = inspect.getsourcelines(obj)
+        parts.append("".join(f"{number:>4}  {line}" for number, line in enumerate(lines, first)))
+    return "\n".join(parts)
+
+
 def show(program: Program):
-    """The program's code (highlighted in a notebook) and the goal, to read before scheduling it."""
-    source = "\n\n".join(inspect.getsource(obj) for obj in program.code)
+    """The program's code (highlighted in a notebook), its lines numbered as the trace's ``line``, and the goal."""
     header = (f"# Goal: {program.goal}.\n# Threads: {_threads(program)}; "
               f"one step = one {'line' if program.granularity == 'line' else 'lock or condition operation'}"
-              " (and a thread's start).\n\n")
+              " (and a thread's start).\n# The numbers are the `line` column of attempt()'s step table.\n\n")
+    text = header + listing(program)
     try:
         from IPython.display import Code
     except ImportError:  # pragma: no cover - outside IPython
-        return header + source
-    return Code(header + source, language="python")
+        return text
+    return Code(text, language="python")

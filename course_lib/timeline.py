@@ -15,8 +15,9 @@ What it models and what it trades off:
   what the threads *say* they do. Nothing is sampled; time spent outside a
   ``span`` is simply not drawn.
 * Kinds are free strings; the built-in ones (``run``, ``sleep``,
-  ``wait_lock``, ``hold_lock``, ``put``, ``get``) get fixed colours and a
-  fixed legend order, any other kind gets the next colour of a palette.
+  ``wait_lock``, ``hold_lock``, ``wait_permit``, ``hold_permit``, ``put``,
+  ``get``) get fixed colours and a fixed legend order — waiting and holding
+  always in different colours — any other kind gets the next colour of a palette.
 * Spans may nest (a thread holds a lock while it sleeps). Nested spans are
   drawn on top of their parent as thinner bars, so both stay visible.
 * Times are relative to :meth:`Timeline.start` (entering the ``with``
@@ -28,6 +29,7 @@ Methods for the caller::
         with tl.span("run", "task A"):      # from any thread
             tl.sleep(0.1)                   # a recorded time.sleep
         lock = tl.lock("L")                 # acquire records wait_lock, then hold_lock
+        door = tl.semaphore(3, "door")      # acquire records wait_permit, then hold_permit
         q = tl.queue(maxsize=2)             # put/get record their (blocking) time
         t = tl.thread(work, args=(1,))      # a Thread whose whole run is a "run" span
     tl.intervals                            # list[Interval], sorted by start
@@ -44,7 +46,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
-__all__ = ["Interval", "Timeline", "TracedLock", "TracedQueue", "KIND_COLOURS", "new_figure"]
+__all__ = ["Interval", "Timeline", "TracedLock", "TracedSemaphore", "TracedQueue", "KIND_COLOURS",
+           "new_figure"]
 
 #: Colour of each built-in kind, in the order the legend lists them.
 KIND_COLOURS = {
@@ -52,6 +55,8 @@ KIND_COLOURS = {
     "sleep": "#bdbdbd",
     "wait_lock": "#ef3b2c",
     "hold_lock": "#41ab5d",
+    "wait_permit": "#f768a1",
+    "hold_permit": "#1c9099",
     "put": "#fd8d3c",
     "get": "#807dba",
 }
@@ -159,6 +164,10 @@ class Timeline:
     def rlock(self, name: str = "rlock") -> "TracedLock":
         """An ``RLock`` look-alike; the hold is drawn from the outermost acquire to release."""
         return TracedLock(self, name, reentrant=True)
+
+    def semaphore(self, value: int = 1, name: str = "semaphore", bounded: bool = True) -> "TracedSemaphore":
+        """A (bounded) ``threading.Semaphore`` look-alike: ``wait_permit`` while it waits, then ``hold_permit``."""
+        return TracedSemaphore(self, value, name, bounded=bounded)
 
     def queue(self, maxsize: int = 0, name: str = "queue") -> "TracedQueue":
         """A ``queue.Queue`` whose ``put``/``get`` record the time they take (waits included)."""
@@ -401,6 +410,55 @@ class TracedLock:
 
     def __repr__(self) -> str:
         return f"<TracedLock {self.name!r} {'locked' if self.locked() else 'unlocked'}>"
+
+
+class TracedSemaphore:
+    """A Semaphore (bounded by default) that records each thread's wait for a permit and its hold of it.
+
+    A permit has no owner, so the hold drawn is the acquiring thread's, from
+    its acquire to its own release (``with`` does both); a release by another
+    thread gives the permit back without drawing a hold.
+    """
+
+    def __init__(self, timeline: Timeline, value: int, name: str, bounded: bool = True):
+        self.timeline = timeline
+        self.name = name
+        # The real semaphore; taken and given back by the threads using this wrapper.
+        self._semaphore = threading.BoundedSemaphore(value) if bounded else threading.Semaphore(value)
+        self._held = threading.local()   # .since: when this thread's permit was granted
+
+    def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
+        tl = self.timeline
+        depth = getattr(tl._depth, "value", 0)
+        asked = tl.now()
+        got = self._semaphore.acquire(blocking, timeout)
+        now = tl.now()
+        if got:
+            tl.record("wait_permit", asked, now, self.name, depth=depth)
+            self._held.since = now
+            tl._depth.value = depth + 1  # what the holder does meanwhile is drawn on the hold bar
+        elif blocking:
+            tl.record("wait_permit", asked, now, f"{self.name} (timed out)", depth=depth)
+        return got
+
+    def release(self, n: int = 1) -> None:
+        since = getattr(self._held, "since", None)
+        end = self.timeline.now()
+        self._semaphore.release(n)  # may raise ValueError (bounded): then nothing recorded
+        if since is not None:
+            self._held.since = None
+            depth = max(0, getattr(self.timeline._depth, "value", 1) - 1)
+            self.timeline._depth.value = depth
+            self.timeline.record("hold_permit", since, end, self.name, depth=depth)
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+    def __repr__(self) -> str:
+        return f"<TracedSemaphore {self.name!r}>"
 
 
 class TracedQueue(queue.Queue):

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import ast
 import html
+import linecache
 from dataclasses import dataclass, field
 from typing import Any, Sequence
+
+TRACE_ROWS = 30      # a longer run is shown by its start and its end
+CODE_WIDTH = 44      # characters of a line of code in the text table
+VALUE_WIDTH = 24     # characters of one value's repr in the text table
 
 # ----------------------------------------------------------------------------
 # Results
@@ -134,13 +140,43 @@ class Trace:
                          **step.shared, **{f"{step.thread}.{k}": v for k, v in step.locals.items()}})
         return rows
 
+    def rows(self) -> list[tuple[str, Step]]:
+        """The steps for reading: a run of steps of one thread on one line is one row ("8-10")."""
+        rows: list[tuple[str, Step]] = []
+        first = None
+        for i, s in enumerate(self.steps):
+            first = s if first is None else first
+            after = self.steps[i + 1] if i + 1 < len(self.steps) else None
+            same = (after is not None and after.thread == s.thread and after.line == s.line
+                    and after.source == s.source and after.event == "ran" and s.event == "ran")
+            if not same:
+                label = str(s.index) if first.index == s.index else f"{first.index}-{s.index}"
+                rows.append((label, s))
+                first = None
+        return rows
+
     def __str__(self) -> str:
-        lines = [f"{'step':>4}  {'thread':<10} {'line':>4}  {'code':<34} {'op':<13} after the step"]
-        for s in self.steps:
-            values = ", ".join(f"{k}={v!r}" for k, v in {**s.shared, **s.locals}.items())
+        rows = self.rows()
+        code_width = min(CODE_WIDTH, max([len(s.source) for _, s in rows] + [4]))
+
+        def cut(text: str, width: int) -> str:
+            return text if len(text) <= width else text[: width - 1] + "…"
+
+        def value(v) -> str:
+            return cut(repr(v), VALUE_WIDTH)
+
+        lines = [f"{'step':>7}  {'thread':<10} {'line':>4}  {'code':<{code_width}}  values after the step"]
+        shown = rows if len(rows) <= TRACE_ROWS else rows[:8] + [None] + rows[-(TRACE_ROWS - 9):]
+        for row in shown:
+            if row is None:
+                lines.append(f"{'…':>7}  ({len(rows) - TRACE_ROWS + 1} rows left out: the whole run is in "
+                             "the table this trace renders in the notebook)")
+                continue
+            label, s = row
+            values = ", ".join(f"{k}={value(v)}" for k, v in {**s.shared, **s.locals}.items())
             note = f" [{s.event}{': ' + s.detail if s.detail else ''}]" if s.event != "ran" else ""
-            lines.append(f"{s.index:>4}  {s.thread:<10} {s.line if s.line else '':>4}  "
-                         f"{s.source[:34]:<34} {s.op:<13} {values}{note}")
+            lines.append(f"{label:>7}  {cut(s.thread, 10):<10} {s.line if s.line else '':>4}  "
+                         f"{cut(s.source, code_width):<{code_width}}  {values}{note}".rstrip())
         lines.append(f"outcome: {self.outcome} — {self.message}")
         return "\n".join(lines)
 
@@ -153,7 +189,7 @@ class Trace:
                 if key not in shared_keys:
                     shared_keys.append(key)
         head = "".join(f"<th>{html.escape(str(h))}</th>" for h in
-                       ["step", "thread", "line", "code", "op", *shared_keys, "thread's locals", "note"])
+                       ["step", "thread", "line", "code", "op", *shared_keys, "locals after the step", "note"])
         body = []
         for s in self.steps:
             cells = [str(s.index), html.escape(s.thread), str(s.line or ""),
@@ -198,6 +234,7 @@ class Exploration:
     bound: str
     elapsed: float
     trace: Trace | None = None  # the failing run (or None)
+    replay_call: str = ""       # code that replays the failing run, ready to paste into the notebook
 
     @property
     def schedule(self) -> tuple[int, ...] | None:
@@ -210,8 +247,10 @@ class Exploration:
     @property
     def message(self) -> str:
         if self.failed:
-            return (f"schedule {self.tried} failed ({self.trace.outcome}): {self.trace.message}. "
-                    f"Replay it with replay(setup, workers, \"{compact(self.trace.schedule)}\")")
+            how = (f"Replay it, step by step: {self.replay_call}" if self.replay_call else
+                   f"Its schedule is \"{compact(self.trace.schedule)}\" (interleave.replay runs it again, "
+                   "with the setup and workers this search used)")
+            return f"schedule {self.tried} failed ({self.trace.outcome}): {self.trace.message}. {how}"
         scope = "all schedules" if self.exhausted else "schedules"
         return (f"no schedule failed, {self.tried} tried ({scope} with {self.bound}, "
                 f"{self.strategy}, {self.elapsed:.2f} s)")
@@ -235,8 +274,73 @@ class StressResult:
     elapsed: float
 
     def __str__(self) -> str:
-        return (f"{self.failures} of {self.runs} stress runs broke the invariant "
-                f"({self.elapsed:.2f} s)")
+        text = f"{self.failures} of {self.runs} stress runs broke the invariant ({self.elapsed:.2f} s)"
+        if self.failures == 0:
+            text += " — evidence, not proof: no race happened in these runs, which does not mean none can"
+        return text
+
+
+def _lambda_source(fn) -> str | None:
+    """The text of a lambda written in a cell or file (``lambda: Rounds(Barrier)``), if it can be found."""
+    code = fn.__code__
+    text = "".join(linecache.getlines(code.co_filename))
+    if not text:
+        return None
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return None
+    found = [n for n in ast.walk(tree) if isinstance(n, ast.Lambda) and n.lineno == code.co_firstlineno]
+    start = next(((line, col) for line, _, col, _ in code.co_positions() if line is not None and col is not None),
+                 None)
+    if len(found) > 1 and start is not None:
+        found = [n for n in found if (n.body.lineno, n.body.col_offset) <= start
+                 <= (n.body.end_lineno, n.body.end_col_offset)]
+    return ast.get_source_segment(text, found[0]) if len(found) == 1 else None
+
+
+def expression(fn) -> str | None:
+    """Code that names ``fn`` in a notebook: its name, ``module.name`` or a lambda's text; None if none does."""
+    qualname = getattr(fn, "__qualname__", None)
+    module = getattr(fn, "__module__", None)
+    if not callable(fn) or qualname is None or "<locals>" in qualname:
+        return None
+    if qualname == "<lambda>":
+        if getattr(fn, "__closure__", None):  # it reads a function's local variables: not runnable on its own
+            return None
+        return _lambda_source(fn)
+    if module in ("__main__", "builtins"):
+        return qualname
+    if module and module.startswith("course_lib."):
+        return f"{module.rsplit('.', 1)[-1]}.{qualname}"  # as the lessons import it: from course_lib import X
+    return f"{module}.{qualname}" if module else None
+
+
+def replay_call(setup, workers, schedule: Sequence[int], *, count: int | None = None,
+                names: Sequence[str] | None = None, granularity: str = "opcode",
+                invariant=None) -> str:
+    """``interleave.replay(...)`` that runs ``schedule`` again, or "" if a part cannot be written as code."""
+    parts = ["None" if setup is None else expression(setup)]
+    if callable(workers):
+        parts.append(expression(workers))
+    else:
+        listed = [expression(w) for w in workers]
+        parts.append(None if None in listed else "[" + ", ".join(listed) + "]")
+    if None in parts:
+        return ""
+    parts.append(f'"{compact(schedule)}"')
+    if callable(workers) and count:
+        parts.append(f"count={count}")
+    if names is not None:
+        parts.append(f"names={list(names)!r}")
+    if granularity != "opcode":
+        parts.append(f"granularity={granularity!r}")
+    if invariant is not None:
+        written = expression(invariant)
+        if written is None:
+            return ""
+        parts.append(f"invariant={written}")
+    return f"interleave.replay({', '.join(parts)})"
 
 
 def compact(schedule: Sequence[int]) -> str:

@@ -39,7 +39,7 @@ def replay(setup: Callable[[], Any] | None, workers, schedule: Sequence[int] | s
                    time.monotonic() + timeout, step_timeout, observe)
         trace = run.execute(choose)
     return _check_invariant(trace, invariant)
-from .results import Exploration, StressResult, Trace, parse_schedule
+from .results import Exploration, StressResult, Trace, parse_schedule, replay_call
 from .engine import _Patched, _Run, _check_invariant, _normalise, fire_after_run
 
 
@@ -79,6 +79,7 @@ def explore(setup: Callable[[], Any] | None, workers, invariant: Callable[[Any],
     """
     if strategy not in ("dfs", "random"):
         raise ValueError("strategy must be 'dfs' or 'random'")
+    given_workers, given_names = workers, names
     workers, names, fns = _normalise(setup, workers, count, names)
     started = time.monotonic()
     deadline = started + timeout
@@ -106,9 +107,12 @@ def explore(setup: Callable[[], Any] | None, workers, invariant: Callable[[Any],
             if not search.next_run():
                 exhausted = True
                 break
+    call = "" if first_failure is None else replay_call(
+        setup, given_workers, first_failure.schedule, count=count, names=given_names,
+        granularity=granularity, invariant=invariant)
     return Exploration(failed=first_failure is not None, tried=tried, exhausted=exhausted,
                        strategy=strategy, bound=bound_text,
-                       elapsed=time.monotonic() - started, trace=first_failure)
+                       elapsed=time.monotonic() - started, trace=first_failure, replay_call=call)
 
 
 @dataclass

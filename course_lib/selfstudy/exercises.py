@@ -13,10 +13,18 @@ the release removes, so none of it is in a student's notebook:
   near-solution last);
 * a cell tagged ``walkthrough``, likewise: why the reference solution has
   its shape, the mistake it avoids, and the test that catches that mistake.
+
+An exercise is numbered as the notebook numbers it: by the last
+``### Exercise N`` heading above its first solution cell (the predictions,
+which come before the Exercises section, have no number). Two exercises
+under one heading (lesson 01's ``speedup`` and ``classify_workload``) share
+it. :func:`is_stub` tells a solution cell still as released (nothing but
+``raise NotImplementedError()`` in it) from one the learner has written.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -24,10 +32,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = ["SELF_STUDY_TAGS", "LESSON_ID", "Exercise", "notebooks_folder", "source_notebook", "lesson_id",
-           "lesson_exercises", "find_exercise", "is_self_study_cell"]
+           "lesson_exercises", "exercises_in", "find_exercise", "is_self_study_cell", "is_stub"]
 
 SELF_STUDY_TAGS = frozenset({"hint", "walkthrough"})
 LESSON_ID = re.compile(r"^\d\d-[a-z0-9-]+$")  # a lesson folder: NN-topic
+_HEADING = re.compile(r"^#{2,4}\s*Exercise\s+(\d+)\b", re.MULTILINE)  # "### Exercise 2 — `Bank`"
 
 
 @dataclass
@@ -39,10 +48,23 @@ class Exercise:
     hints: list[str] = field(default_factory=list)
     walkthrough: str = ""
     solution_sources: list[str] = field(default_factory=list)
+    number: str = ""    # as the notebook numbers it ("2"); "" for a prediction
 
     @property
     def points(self) -> float:
         return sum(self.tests.values())
+
+    @property
+    def kind(self) -> str:
+        """"prediction", "break it" or "exercise": what the learner is asked to write."""
+        if self.name.startswith("predict_"):
+            return "prediction"
+        return "break it" if self.name.startswith("break_") else "exercise"
+
+    @property
+    def label(self) -> str:
+        """How a list shows it: "Exercise 1 — SafeCounter", "prediction — predict_lost_update"."""
+        return f"Exercise {self.number} — {self.name}" if self.number else f"{self.kind} — {self.name}"
 
 
 def notebooks_folder() -> Path:
@@ -96,15 +118,25 @@ def _name(grade_id: str) -> str:
 def lesson_exercises(lesson: str, notebooks: Path | None = None) -> list[Exercise]:
     """The exercises of ``lesson`` in notebook order, with their hints and walkthroughs."""
     nb = json.loads(source_notebook(lesson, notebooks).read_text(encoding="utf-8"))
+    return exercises_in(nb, lesson)
+
+
+def exercises_in(nb: dict, lesson: str) -> list[Exercise]:
+    """The exercises of a notebook (source or released: a released one has no hints), in order."""
     found: list[Exercise] = []
     current: Exercise | None = None
     tests_seen = False
+    number = ""
     notes: list[tuple[str, str, str]] = []  # (exercise, tag, text)
     for cell in nb.get("cells", []):
         meta = _nbgrader(cell)
+        if cell.get("cell_type") == "markdown" and not is_self_study_cell(cell):
+            headings = _HEADING.findall(_source(cell))
+            number = headings[-1] if headings else number
         if cell.get("cell_type") == "code" and meta.get("solution") and not meta.get("grade"):
             if current is None or tests_seen:
                 current = Exercise(lesson, _name(meta["grade_id"]))
+                current.number = "" if current.kind == "prediction" else number
                 found.append(current)
                 tests_seen = False
             current.solutions.append(meta["grade_id"])
@@ -130,14 +162,67 @@ def lesson_exercises(lesson: str, notebooks: Path | None = None) -> list[Exercis
 
 
 def find_exercise(lesson: str, name: str, notebooks: Path | None = None) -> Exercise:
-    """The exercise called ``name`` (any of its grade ids, any case, or its number from 1)."""
+    """The exercise called ``name``: any of its grade ids (any case), or its number in the notebook."""
     found = lesson_exercises(lesson, notebooks)
     wanted = str(name).strip().lower()
     for exercise in found:
         names = {exercise.name.lower(), *(g.lower() for g in exercise.solutions)}
         if wanted in names:
             return exercise
-    if wanted.isdigit() and 1 <= int(wanted) <= len(found):
-        return found[int(wanted) - 1]
+    numbered = [e for e in found if e.number and e.number == wanted.lstrip("0")]
+    if len(numbered) == 1:
+        return numbered[0]
+    if numbered:
+        raise LookupError(f"Exercise {wanted} of {lesson} has {len(numbered)} parts: "
+                          f"{', '.join(e.name for e in numbered)}; name the one you mean")
     raise LookupError(f"{lesson} has no exercise {name!r}; its exercises are: "
-                      f"{', '.join(e.name for e in found)}")
+                      f"{', '.join(e.label for e in found)}")
+
+
+#: What a released stub holds besides ``raise NotImplementedError()``: docstrings, comments,
+#: ``pass`` and imports, inside the ``def``/``class`` lines around them.
+_STUB_NODES = (ast.Pass, ast.Import, ast.ImportFrom)
+
+
+def _is_stub_raise(node: ast.AST) -> bool:
+    if not isinstance(node, ast.Raise) or node.exc is None:
+        return False
+    exc = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
+    return isinstance(exc, ast.Name) and exc.id == "NotImplementedError"
+
+
+def _has_stub(node: ast.AST) -> bool:
+    return any(_is_stub_raise(n) for n in ast.walk(node))
+
+
+def _untouched(node: ast.stmt) -> bool:
+    """Is this statement still as released? A function the course wrote (no stub in it) counts as such."""
+    if isinstance(node, _STUB_NODES) or _is_stub_raise(node):
+        return True
+    if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):  # a docstring
+        return True
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return not _has_stub(node) or all(_untouched(n) for n in node.body if not _is_helper(n))
+    if isinstance(node, ast.ClassDef):
+        return all(_untouched(n) for n in node.body)
+    return False
+
+
+def _is_helper(node: ast.stmt) -> bool:
+    return isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and not _has_stub(node)
+
+
+def is_stub(source: str) -> bool:
+    """Is this solution cell still the released stub (its ``raise NotImplementedError()`` all in place)?
+
+    A cell the learner has started — one method written, a value assigned —
+    is not a stub, even if other methods still raise; a helper the lesson
+    provides beside the stubs does not make it one. A cell that does not
+    parse has been edited, so it is not a stub either.
+    """
+    try:
+        body = ast.parse(source).body
+    except SyntaxError:
+        return False
+    module = ast.Module(body=body, type_ignores=[])
+    return _has_stub(module) and all(_untouched(n) for n in body)

@@ -4,6 +4,8 @@ Hints are written in the lesson's source notebook (see
 :mod:`course_lib.selfstudy.exercises`), from a nudge to a near-solution, and
 are given one at a time: asking again shows the next, and past the last one
 the answer says there are no more (and points at ``course solutions``).
+:func:`list_hints` lists a lesson's exercises, numbered as the notebook
+numbers them, with the hints seen of each.
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import progress
-from .exercises import find_exercise, lesson_id
+from .exercises import find_exercise, lesson_exercises, lesson_id
 
-__all__ = ["Hint", "next_hint"]
+__all__ = ["Hint", "next_hint", "list_hints"]
 
 
 @dataclass
@@ -24,6 +26,7 @@ class Hint:
     number: int        # 1-based number of the hint shown; 0 when none is left
     total: int
     text: str
+    title: str = ""    # as the notebook names it: "Exercise 1 — SafeCounter"
 
     @property
     def exhausted(self) -> bool:
@@ -34,7 +37,7 @@ class Hint:
             return (f"{self.exercise}: you have seen all {self.total} hints. Next step: "
                     f"`course check` your notebook, or `course solutions {self.lesson[:2]} --out DIR` "
                     "for the worked solution.")
-        return f"{self.exercise}, hint {self.number} of {self.total}:\n\n{self.text}"
+        return f"{self.title or self.exercise}, hint {self.number} of {self.total}:\n\n{self.text}"
 
 
 def next_hint(lesson: str, exercise: str, work: Path) -> Hint:
@@ -43,7 +46,21 @@ def next_hint(lesson: str, exercise: str, work: Path) -> Hint:
     found = find_exercise(lesson, exercise)
     seen = progress.hints_seen(work, lesson, found.name)
     if seen >= len(found.hints):
-        return Hint(lesson, found.name, 0, len(found.hints), "")
+        return Hint(lesson, found.name, 0, len(found.hints), "", found.label)
     progress.record_hint(work, lesson, found.name, seen + 1)
-    return Hint(lesson, found.name, seen + 1, len(found.hints), found.hints[seen])
+    return Hint(lesson, found.name, seen + 1, len(found.hints), found.hints[seen], found.label)
 
+
+
+def list_hints(lesson: str, work: Path) -> str:
+    """The exercises of ``lesson`` as ``course hint`` names them, with the hints seen so far."""
+    lesson = lesson_id(lesson)
+    data = progress.load(work)
+    lines = [f"{lesson}: ask for a hint with `course hint {lesson[:2]} NUMBER` or `... NAME`"]
+    for exercise in lesson_exercises(lesson):
+        seen = min(int(data["lessons"].get(lesson, {}).get(exercise.name, {}).get("hints_seen", 0)),
+                   len(exercise.hints))
+        number = exercise.number or "-"
+        lines.append(f"  {number:>2}  {exercise.name:<28} {exercise.kind:<10} {seen} of {len(exercise.hints)} "
+                     "hints seen")
+    return "\n".join(lines)

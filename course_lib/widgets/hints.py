@@ -18,6 +18,7 @@ import ipywidgets as widgets
 from course_lib.selfstudy import exercises as _exercises
 from course_lib.selfstudy import hints as _hints
 from course_lib.selfstudy import progress as _progress
+from course_lib.selfstudy import workfiles as _workfiles
 
 __all__ = ["HintPanel", "hint_panel"]
 
@@ -44,13 +45,18 @@ class HintPanel(widgets.VBox):
         self.note = ""
         try:
             self.work = _progress.work_folder(work or os.getcwd())
+        except _workfiles.UnsafePath:  # a link in the folder's path: nothing is written through it
+            self.work = Path(tempfile.mkdtemp(prefix="course-hints-"))
+            self.note = " (not saved: your work folder's path has a symbolic link in it)"
         except ValueError:  # the instructor's source notebook: hints still work, counted for this panel only
             self.work = Path(tempfile.mkdtemp(prefix="course-hints-"))
             self.note = " (not saved: this is the course's source notebook)"
         self._exercises = {e.name: e for e in _exercises.lesson_exercises(self.lesson)}  # read once
-        self.choice = widgets.Dropdown(options=list(self._exercises), description="exercise")
+        # Labelled as the notebook numbers them ("Exercise 1 — SafeCounter"); the value is the name.
+        self.choice = widgets.Dropdown(options=[(e.label, e.name) for e in self._exercises.values()],
+                                       description="exercise", layout=widgets.Layout(width="auto"))
         self.button = widgets.Button(description="Show the next hint", icon="lightbulb-o",
-                                     button_style="info")
+                                     button_style="info", layout=widgets.Layout(width="auto", min_width="13em"))
         self.status = widgets.HTML()
         self.shown = widgets.HTML()
         self.button.on_click(lambda _: self.next_hint())

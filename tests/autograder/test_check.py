@@ -1,5 +1,5 @@
-"""`course check` on its own: visible tests now, the grading policy before anything runs, and a
-report that never promises full marks."""
+"""`course check` on its own: visible tests now, run as grading runs them, the grading policy before
+anything runs, one exercise on its own, and a report that never promises full marks."""
 
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ def test_check_reports_passed_not_attempted_hidden_and_rejected(tmp_path):
                                          "total": "def total(items):\n    raise NotImplementedError()\n"})
     before = notebook.read_bytes()
     results = {(r.grade_id, r.outcome) for r in check.check(notebook)}
-    assert results == {("double", "rejected"), ("double_basic", "passed"), ("double_hidden", "hidden"),
+    # As at grading, a rejected solution cell keeps its stub: its tests fail, saying why.
+    assert results == {("double", "rejected"), ("double_basic", "failed"), ("double_hidden", "hidden"),
                        ("total_basic", "not attempted")}
     problems = check.policy_problems(nbformat.read(notebook, as_version=4), "01-mini")
     assert [(g, "line 1" in why and "sys" in why) for g, why in problems] == [("double", True)]
@@ -66,3 +67,63 @@ def test_a_cell_of_only_a_docstring_has_no_visible_check():
     assert not check._has_visible_check('"""double works for negative numbers."""\n')
     assert check._has_visible_check('"""doc"""\ngrading.expect(True, "x")')
     assert check._has_visible_check("this is ( not python")
+
+
+def test_a_stub_is_told_from_an_attempt():
+    """Is a solution cell still as released a stub, and one with any code of the learner's not?"""
+    from course_lib.selfstudy.exercises import is_stub
+
+    assert is_stub("# Your prediction (X, an int):\n# YOUR CODE HERE\nraise NotImplementedError()")
+    assert is_stub('class A:\n    """doc"""\n    def f(self):\n        # YOUR CODE HERE\n        raise NotImplementedError()\n'
+                   "    @staticmethod\n    def helper(x):\n        return x\n")
+    assert not is_stub("X = 3\nraise NotImplementedError()")
+    assert not is_stub("class A:\n    def f(self):\n        return 1\n    def g(self):\n        pass\n")
+    assert not is_stub("raise NotImplementedError(")  # does not parse: edited
+
+
+def test_one_exercise_runs_with_the_setup_and_the_solutions_it_uses(tmp_path):
+    """Does --exercise keep the setup cells, its own cells and a solution cell its tests use, and
+    drop the demos and the other exercises' tests?"""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    def solution(gid, source):
+        return new_code_cell(source, metadata={"nbgrader": {"solution": True, "grade": False, "grade_id": gid}})
+
+    def test(gid, source):
+        return new_code_cell(source, metadata={"nbgrader": {"solution": False, "grade": True, "grade_id": gid,
+                                                            "points": 1}})
+
+    nb = new_notebook(cells=[new_code_cell("import threading"),
+                             new_code_cell("print('a demo')", metadata={"tags": ["demo"]}),
+                             solution("helper", "def helper():\n    raise NotImplementedError()"),
+                             test("helper_works", "helper()"),
+                             solution("main", "def main():\n    raise NotImplementedError()"),
+                             test("main_works", "main()\nhelper()"),
+                             solution("other", "def other():\n    raise NotImplementedError()"),
+                             test("other_works", "other()")])
+    from course_lib.selfstudy.exercises import exercises_in
+
+    exercises = exercises_in(nbformat.from_dict(nb), "01-x")
+    chosen = check._find(exercises, "main")
+    kept = check._select(nb, chosen, {"main": ["def main():\n    return 1"]})
+    sources = [c.source for c in kept.cells]
+    assert sources == ["import threading", "def helper():\n    raise NotImplementedError()",
+                       "def main():\n    raise NotImplementedError()", "main()\nhelper()"]
+    with pytest.raises(CourseError, match="its exercises are"):
+        check._find(exercises, "nothing")
+
+
+def test_a_long_failure_is_cut_to_fit_and_stress_passes_are_labelled():
+    """Does the report indent a long message and cut it, mark hidden parts, and call a passed stress
+    run evidence, not proof?"""
+    long = "CheckFailed: " + "x" * 150 + "\n" + "\n".join(f"row {i}" for i in range(60))
+    results = [TestResult("t_stress", 1, "passed", stress=True, exercise="Exercise 1 — Counter"),
+               TestResult("t_explore", 2, "failed", long, hidden_part=True, exercise="Exercise 1 — Counter")]
+    text = check.report("lesson.ipynb", results)
+    assert " Exercise 1 — Counter" in text
+    assert "PASS  t_stress (1 pt) [a stress run: evidence, not proof]" in text
+    assert "FAIL  t_explore (2 pt) [+ hidden checks at grading]" in text
+    assert "more lines: run the test cell in the notebook" in text
+    assert max(len(line) for line in text.splitlines() if line.startswith("        ")) <= 110
+    assert "evidence, not proof" in text.splitlines()[-3] + text.splitlines()[-2]

@@ -47,9 +47,10 @@ def test_check_reports_passes_failures_and_todo_and_says_hidden_tests_are_not_ru
     assert proc.returncode == 1
     out = proc.stdout
     assert "PASS  double_basic" in out           # double(2) == 4 holds for x + 2
-    assert "FAIL  double_hidden" in out and "expected -6, got -1" in out
-    assert "TODO  total_basic" in out
+    assert "HIDDEN  double_hidden" in out and "expected -6" not in out, "hidden checks never run here"
+    assert "TODO  total_basic (2 pt) [+ hidden checks at grading]" in out
     assert "Hidden tests run only at grading" in out
+    assert "WARNING" not in proc.stderr and "encryption" not in proc.stdout + proc.stderr, proc.stderr
 
 
 @pytest.mark.slow
@@ -68,7 +69,8 @@ def test_check_names_a_forbidden_construct_before_hand_in(tmp_path):
 
 @pytest.mark.slow
 def test_solutions_never_overwrite_a_learners_folder(tmp_path):
-    """Does `course solutions` write worked solutions once, beside a learner's work, and refuse again?"""
+    """Does `course solutions` write worked solutions beside a learner's work, and a second time under
+    the next free name, leaving the first file as it was?"""
     (tmp_path / "01-mini").mkdir()
     (tmp_path / "01-mini" / "01-mini.ipynb").write_text("my work")
     proc = run_course("solutions", "01", "--out", str(tmp_path), "--force", notebooks=MINI_COURSE)
@@ -76,8 +78,10 @@ def test_solutions_never_overwrite_a_learners_folder(tmp_path):
     written = (tmp_path / "01-mini" / "01-mini-solutions.ipynb").read_text()
     assert "return 2 * x" in written and "BEGIN SOLUTION" not in written
     assert (tmp_path / "01-mini" / "01-mini.ipynb").read_text() == "my work"
+    (tmp_path / "01-mini" / "01-mini-solutions.ipynb").write_text("my notes")
     again = run_course("solutions", "01", "--out", str(tmp_path), "--force", notebooks=MINI_COURSE)
-    assert again.returncode == 2 and "exists" in again.stderr
+    assert again.returncode == 0 and "01-mini-solutions-2.ipynb" in again.stdout, again.stderr
+    assert (tmp_path / "01-mini" / "01-mini-solutions.ipynb").read_text() == "my notes"
 
 
 @pytest.mark.slow

@@ -56,11 +56,11 @@ def nbgrader_config(lab_root, lab_home) -> str:
 
 @pytest.fixture(scope="session")
 def exercise_cells(student_release) -> dict[str, dict[str, bool]]:
-    """{lesson: {cell id: is exercise}}, read before the copies are prepared for Run All."""
+    """{lesson: {cell id: is exercise}} of the release, which the tests run as it is."""
     found = {}
     for lesson_dir in sorted(p for p in student_release.iterdir() if p.is_dir()):
         for notebook in lesson_dir.glob("*.ipynb"):
-            found[lesson_dir.name] = lablib.prepare_for_run_all(notebook)
+            found[lesson_dir.name] = lablib.exercise_cell_ids(notebook)
     return found
 
 

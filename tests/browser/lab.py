@@ -96,24 +96,33 @@ def is_exercise_cell(cell) -> bool:
     return bool(EXERCISE_TAGS & set(meta.get("tags", [])))
 
 
-def prepare_for_run_all(notebook: Path) -> dict[str, bool]:
-    """Let "Run All" run every cell of this released copy; return {cell id: is exercise}.
+def exercise_cell_ids(notebook: Path) -> dict[str, bool]:
+    """{cell id: is exercise} of a released lesson, read as it is (the test runs it untouched).
 
-    In the student version the first autograded test cell fails (the stub
-    raises NotImplementedError) and the kernel then skips every later cell,
-    so demo cells further down would never be checked. Tagging each code cell
-    of the *test's copy* with JupyterLab's ``raises-exception`` makes the
-    kernel carry on. The classification is read before tagging.
+    The release itself must let Run All reach the end: every cell that raises
+    while the exercises are untouched carries JupyterLab's ``raises-exception``
+    tag, so nothing here changes the notebook.
     """
     nb = nbformat.read(notebook, as_version=4)
-    exercise = {cell.id: is_exercise_cell(cell) for cell in nb.cells}
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            tags = cell.metadata.setdefault("tags", [])
-            if "raises-exception" not in tags:
-                tags.append("raises-exception")
-    nbformat.write(nb, notebook)
-    return exercise
+    return {cell.id: is_exercise_cell(cell) for cell in nb.cells}
+
+
+#: The first line of an untouched exercise's error, as course_lib.untouched shows it.
+NOT_ATTEMPTED = "⏳ not attempted yet"
+#: A demo cell whose traceback the lesson states on purpose (a thread that raises, a spawn that fails).
+STATED_TRACEBACK_TAG = "shows-traceback"
+#: The course's own JupyterLab defaults, which `make lab` (and `make test`) install.
+COURSE_LAB_SETTINGS = REPO / "autograder" / "lab_overrides.json"
+
+
+def install_course_lab_settings() -> Path:
+    """Put the course's overrides.json where this JupyterLab reads it, as `make lab-settings` does."""
+    target = Path(sys.prefix) / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
+    wanted = COURSE_LAB_SETTINGS.read_bytes()
+    if not target.is_file() or target.read_bytes() != wanted:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(wanted)
+    return target
 
 
 # --------------------------------------------------------------------------
@@ -142,11 +151,12 @@ def free_port() -> int:
 
 
 def write_lab_settings(settings_dir: Path) -> None:
-    """User settings: no news prompt or update check; every cell kept in the page."""
+    """User settings for the tests: every cell kept in the page, nothing saved.
+
+    The news prompt is *not* turned off here: the course's own settings
+    (:data:`COURSE_LAB_SETTINGS`, installed as `make lab` does) must do that.
+    """
     settings = {
-        # The news prompt covers part of the page on first start.
-        "@jupyterlab/apputils-extension/notification.jupyterlab-settings":
-            {"fetchNews": "false", "checkForUpdates": False},
         # Without windowing, cells below the fold exist in the DOM (outputs checkable,
         # full-notebook screenshots possible); without the blank space past the last
         # cell (it grows with the viewport, so a tall viewport never holds the notebook).
@@ -198,6 +208,7 @@ def start_lab(root: Path, home: Path, nbgrader_config: str = "", attempts: int =
     for path in dirs.values():
         path.mkdir(parents=True, exist_ok=True)
     write_lab_settings(dirs["settings"])
+    install_course_lab_settings()
     if nbgrader_config:
         (dirs["config"] / "nbgrader_config.py").write_text(nbgrader_config, encoding="utf-8")
     env = {
@@ -424,9 +435,14 @@ CELL_REPORT = js("""(id) => panelById(id).content.widgets.map((cell, index) => {
     const has = (mime) => outputs.filter(o => o.data && o.data[mime] !== undefined).length;
     return {
       index, id: m.id, type: m.type,
+      tags: m.getMetadata('tags') || [],
+      empty: m.sharedModel.getSource().trim() === '',
       executionCount: m.type === 'code' ? m.executionCount : null,
       errors: outputs.filter(o => o.output_type === 'error')
-                     .map(o => ({ename: o.ename, evalue: String(o.evalue).slice(0, 300)})),
+                     .map(o => ({ename: o.ename, evalue: String(o.evalue).slice(0, 300),
+                                 traceback: (o.traceback || []).map(t => String(t).slice(0, 300))})),
+      stderr: outputs.filter(o => o.output_type === 'stream' && o.name === 'stderr')
+                     .map(o => (Array.isArray(o.text) ? o.text.join('') : String(o.text)).slice(0, 2000)),
       errorsShown: area.filter(o => o.querySelector('pre') &&
                                   /Traceback|Error/.test(o.textContent || '') &&
                                   o.getAttribute('data-mime-type') === 'application/vnd.jupyter.stderr').length,

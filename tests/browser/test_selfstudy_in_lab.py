@@ -18,10 +18,15 @@ LESSON = "03-race-conditions-and-locks"
 
 
 def test_the_hint_panel_shows_the_next_hint(lab_page, open_lesson, student_release, exercise_cells):
-    """Lesson 03: does "Show the next hint" show hint 1, then hint 2, and count them?"""
+    """Lesson 03: is the button's label whole, are the exercises numbered as in the notebook, and does
+    "Show the next hint" show hint 1, then hint 2, and count them?"""
     cell = widget_cell(student_release, LESSON, "hint_panel(", "hint panel")
     panel_id, index, located = show_widget(lab_page, open_lesson, LESSON, cell, exercise_cells[LESSON])
     button = located.get_by_role("button", name="Show the next hint")
+    fits = button.evaluate("b => b.scrollWidth <= b.clientWidth && b.innerText.trim() === 'Show the next hint'")
+    assert fits, "the button's label is cut off"
+    assert "Exercise 1 — SafeCounter" in located.locator("select").inner_text().replace("\xa0", " "), \
+        "numbered as in the notebook"
     button.click()
     wait_for_text(lab_page, located.locator(".course-hint").first, r"^Hint 1 of \d")
     button.click()

@@ -94,6 +94,22 @@ def test_show_gives_the_code_and_the_goal():
     assert "if self.balance >= amount" in text and "Goal:" in text and "0 (alice), 1 (bob)" in text
 
 
+@pytest.mark.parametrize("name", sorted(breakit.PROGRAMS))
+def test_the_listing_numbers_each_line_as_the_step_table_does(name):
+    """Does every line the trace names appear in show()'s listing under that same number, with its code?"""
+    program = breakit.PROGRAMS[name]
+    listed = {}
+    for row in breakit.listing(program).splitlines():
+        number, _, code = row.strip().partition("  ")
+        if number.isdigit():
+            listed[int(number)] = code.strip()
+    trace = breakit.attempt(program, "").trace
+    named = [(s.line, s.source) for s in trace.steps if s.line and s.source in listed.values()]
+    assert named, "the run goes through the listed code"
+    for line, source in named:
+        assert listed.get(line) == source.strip(), f"trace line {line} is {source!r}, listing says {listed.get(line)!r}"
+
+
 def test_an_attempt_renders_its_verdict_and_steps_in_a_notebook():
     html = breakit.attempt(breakit.OVERDRAFT, "0x3 1x3 0")._repr_html_()
     assert "broken" in html and "<table" in html and "balance" in html

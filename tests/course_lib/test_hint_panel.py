@@ -13,7 +13,10 @@ def test_the_panel_shows_one_more_hint_per_click_and_says_when_none_is_left(tmp_
     (work / LESSON).mkdir(parents=True)
     panel = hint_panel("03", work=work / LESSON)  # from inside a lesson folder: the folder above
     assert panel.work == work.resolve()
-    first = panel.choice.options[0]
+    first = panel.choice.value
+    assert panel.choice.label == "prediction — predict_lost_update", "labelled as the notebook numbers them"
+    assert "Exercise 1 — SafeCounter" in [label for label, _ in panel.choice.options]
+    assert panel.button.layout.width == "auto", "the button is as wide as its label"
     total = len(exercises.find_exercise(LESSON, first).hints)
     assert total >= 2 and "0 of" in panel.status.value and panel.shown.value == ""
     for number in range(1, total + 1):
@@ -28,7 +31,7 @@ def test_the_panel_shows_one_more_hint_per_click_and_says_when_none_is_left(tmp_
 
 def test_a_hint_seen_in_the_panel_is_not_new_in_the_terminal(tmp_path):
     panel = hint_panel(LESSON, work=tmp_path)
-    panel.choice.value = panel.choice.options[-1]
+    panel.choice.value = panel.choice.options[-1][1]
     panel.button.click()
     nxt = hints.next_hint(LESSON, panel.choice.value, tmp_path)
     assert nxt.number == 2

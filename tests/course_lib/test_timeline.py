@@ -186,3 +186,34 @@ def test_empty_timeline_still_plots():
     """Does an empty timeline draw (an empty chart) instead of failing?"""
     fig = Timeline().start().stop().plot()
     assert fig.axes
+
+
+def test_a_semaphore_draws_waiting_for_a_permit_apart_from_holding_it():
+    """Does a traced semaphore record a thread's wait for a permit and its hold in two kinds, of two
+    colours, the second thread's wait ending only after the first gave its permit back?"""
+    from course_lib.timeline import KIND_COLOURS
+
+    first_in = threading.Event()      # set by A once it holds the only permit
+    with Timeline() as tl:
+        door = tl.semaphore(1, "door")
+
+        def a():
+            with door:
+                first_in.set()
+
+        def b():
+            first_in.wait(timeout=5)
+            with door:
+                pass
+
+        threads = [threading.Thread(target=f, name=n) for f, n in ((a, "A"), (b, "B"))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=5)
+    (a_hold,) = tl.of("A", "hold_permit")
+    (b_wait,) = tl.of("B", "wait_permit")
+    assert b_wait.end >= a_hold.end and tl.of("B", "hold_permit")
+    assert KIND_COLOURS["wait_permit"] != KIND_COLOURS["hold_permit"]
+    with pytest.raises(ValueError):
+        door.release()                          # bounded: one release too many is loud
