@@ -47,7 +47,7 @@ import time
 from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
-from traitlets import Bool, Unicode
+from traitlets import Bool, Integer, Unicode
 
 __all__ = ["JudgeChannel", "JudgeKernelManager", "judge_command", "ChannelClosed"]
 
@@ -364,6 +364,8 @@ class JudgeKernelManager(AsyncKernelManager):
         config=True)
     peer = Bool(False, help="Judge the tests' peer checks here (autograder.peer), through a relay "
                             "the kernel starts first.").tag(config=True)
+    niceness = Integer(0, help="Start the kernel at this nice level (a kernel started ahead waits at 10, so "
+                               "it never slows the submission being graded)").tag(config=True)
 
     def _audit_folder(self) -> Path:
         if self.audit_dir:
@@ -385,6 +387,8 @@ class JudgeKernelManager(AsyncKernelManager):
             folder = Path(self.audit.path).parent
             self.peer_service = PeerService(folder, str(folder / "relay.sock"))
         cmd, kw = await super()._async_pre_start_kernel(**kw)
+        if self.niceness > 0:
+            cmd = ["nice", "-n", str(self.niceness), *cmd]
         env = dict(kw.get("env") or os.environ)
         env.update(self.judge_env())
         kw["env"] = env
@@ -429,10 +433,10 @@ class JudgeKernelManager(AsyncKernelManager):
             self.peer_service = None
         if not restart and getattr(self, "audit", None) is not None:
             self.audit.close()
-            own = getattr(self, "_own_audit_dir", None)
-            if own:
-                import shutil
+            import shutil
 
-                shutil.rmtree(own, ignore_errors=True)
+            for own in (getattr(self, "_own_audit_dir", None), getattr(self, "warm_scratch", None)):
+                if own:
+                    shutil.rmtree(own, ignore_errors=True)
 
     cleanup_resources = _async_cleanup_resources

@@ -71,6 +71,10 @@ class BoundedExecute(Execute):
     incident_file = Unicode(
         "", help="Append incidents (timeouts, dead kernels) here as JSON lines."
     ).tag(config=True)
+    prestart_lesson = Unicode(
+        "", help="Start, while this notebook runs, the judge kernel the next submission of this lesson "
+                 "will take (autograder.warm); empty: never."
+    ).tag(config=True)
 
     def __init__(self, *args, **kwargs):
         from .audit import JudgeKernelManager
@@ -79,9 +83,22 @@ class BoundedExecute(Execute):
         super().__init__(*args, **kwargs)
 
     def create_kernel_manager(self):
-        self._judge_km = super().create_kernel_manager()
-        self._judge_km.judge_tests = getattr(self, "_kernel_tests", {})
-        return self._judge_km
+        from . import warm
+
+        tests = getattr(self, "_kernel_tests", {})
+        km = warm.take(self.kernel_manager_class, tests)  # started ahead for this lesson, if one waits
+        if km is None:
+            km = super().create_kernel_manager()
+            km.judge_tests = tests
+        else:
+            self.km = km
+        self._judge_km = km
+        if self.prestart_lesson:
+            from .sandbox import SandboxKernelManager
+
+            warm.prepare(self.kernel_manager_class, self.config, tests, lesson=self.prestart_lesson,
+                         sandboxed=issubclass(self.kernel_manager_class, SandboxKernelManager))
+        return km
 
     def preprocess(self, nb, resources=None, km=None):
         self._judge_km = None
@@ -172,10 +189,18 @@ class BoundedExecute(Execute):
         channel = getattr(self._judge_km, "audit", None)
         if channel is None:
             raise RuntimeError("test cells need a judge kernel (autograder.audit.JudgeKernelManager)")
-        if plan.here:
-            verdict = referee.judge_here(channel, plan, self.timeout, self._here_namespace)
-        else:
-            verdict = referee.judge_in_kernel(channel, plan, self.timeout)
+        try:
+            if plan.here:
+                verdict = referee.judge_here(channel, plan, self.timeout, self._here_namespace)
+            else:
+                verdict = referee.judge_in_kernel(channel, plan, self.timeout)
+        except Exception as error:  # the grader's own fault: this test scores 0, the rest is graded
+            self.log.exception("the referee failed on %s", plan.grade_id)
+            verdict = referee.Verdict(plan.grade_id, "failed", "GradingError",
+                                      f"the grader could not judge this test ({type(error).__name__}: {error})")
+            self._incidents.append({"kind": "grading_error", "cell": plan.grade_id,
+                                    "message": f"the grader could not judge this test: {type(error).__name__}: "
+                                               f"{str(error)[:200]}"})
         self._test_count += 1
         cell.execution_count = self._test_count
         cell.outputs = referee.outputs(verdict)

@@ -27,7 +27,7 @@ import functools
 import sys
 import types
 
-from .integrity import owner
+from .integrity import is_cell
 
 __all__ = ["OwnMethod", "install", "guard_class"]
 
@@ -95,9 +95,13 @@ def install() -> None:
     getframe = sys._getframe
     real_build_class = builtins.__build_class__
 
+    def written_in_a_cell(depth: int) -> bool:
+        # The statement's own file decides: a library imported by a cell (%matplotlib) is not the cell.
+        return is_cell(getframe(depth + 1).f_code.co_filename)
+
     def build_class(func, name, *bases, **keywords):
         cls = real_build_class(func, name, *bases, **keywords)
-        if isinstance(cls, type) and owner(getframe(1)) == "cell":
+        if isinstance(cls, type) and written_in_a_cell(1):
             guard_class(cls)
         return cls
 
@@ -110,7 +114,7 @@ def install() -> None:
     def dataclass(cls=None, /, **options):
         def wrap(target):
             made = real_dataclass(target, **options)
-            return guard_class(made) if owner(getframe(2)) == "cell" or owner(getframe(1)) == "cell" else made
+            return guard_class(made) if written_in_a_cell(1) or written_in_a_cell(2) else made
 
         return wrap if cls is None else wrap(cls)
 
@@ -121,7 +125,7 @@ def install() -> None:
 
     def total_ordering(cls):
         made = real_total_ordering(cls)
-        return guard_class(made) if owner(getframe(1)) == "cell" else made
+        return guard_class(made) if written_in_a_cell(1) else made
 
     functools.update_wrapper(total_ordering, real_total_ordering)
     functools.total_ordering = total_ordering

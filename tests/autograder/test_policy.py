@@ -170,3 +170,18 @@ def test_the_allow_list_is_per_lesson():
 def test_a_syntax_error_is_left_for_the_student_to_see():
     """Is a cell that does not parse passed on (it fails when it runs), not called a policy breach?"""
     assert check_source("def f(:\n    pass", "06-networks") == []
+
+
+def test_a_class_another_solution_cell_rebinds_is_no_longer_the_cells_own():
+    """May a method read its own class's private names (SafeCounter._lock) — but not when another
+    solution cell rebinds that class's name to something else (then the name may be anything)?"""
+    from autograder.policy import check_cells
+
+    own = ("class SafeCounter:\n    _lock = threading.Lock()\n    def increment(self):\n"
+           "        with SafeCounter._lock:\n            pass")
+    alone = check_cells({"a": own}, "03-race-conditions-and-locks", bindings=MODULES)
+    assert alone == {"a": []}
+    rebound = check_cells({"a": own, "b": "SafeCounter = threading.Thread()"}, "03-race-conditions-and-locks",
+                          bindings=MODULES)
+    assert [v.construct for v in rebound["a"]] == ["._lock", "._lock"] or any(
+        v.construct == "._lock" for v in rebound["a"]), rebound
