@@ -78,8 +78,8 @@ class Attack:
     zero: tuple = ()                                # tests it must earn nothing on
     decode: Callable[[str], str] | None = None      # the attack's own cipher, undone by the leak check
     baseline: bool = True                           # False: it does some work; only `zero` is held to 0
-    absent: tuple = ()                              # text its feedback must not show (what it tried, done)
-    universal: bool = False                         # works whatever the lesson's own cells do
+    absent: tuple = ()                              # text its feedback must not show (what it tried, done;
+                                                    # never written whole in its own cells, which it shows)
 
 
 @dataclass(frozen=True)
@@ -144,16 +144,14 @@ def every_lesson() -> dict[str, Attack]:
         n = lesson[:2]
         attacks[f"{n}_rig_runner_via_shell"] = Attack(
             lesson, "Does a solution that reaches the shell through a borrowed Thread.__init__ and rigs the "
-                    "runner's test handler earn nothing?", {cell: rig}, hole=H_INIT_SHELL, universal=True)
+                    "runner's test handler earn nothing?", {cell: rig}, hole=H_INIT_SHELL)
         if n in REWRITE_LESSONS:
             attacks[f"{n}_rewrite_tests_via_wraps"] = Attack(
                 lesson, "Does a solution that copies the runner thread's private state with functools.wraps and "
-                        "rewrites the test sources earn nothing?", {cell: rewrite}, hole=H_WRAPS_REWRITE,
-                universal=True)
+                        "rewrites the test sources earn nothing?", {cell: rewrite}, hole=H_WRAPS_REWRITE)
         attacks[f"{n}_leak_hidden_source"] = Attack(
             lesson, "Does a solution that reads every test's source and fails each test with its hidden "
-                    "lines, enciphered, leak none of them?", {cell: leak}, hole=H_WRAPS_LEAK, decode=unshift,
-            universal=True)
+                    "lines, enciphered, leak none of them?", {cell: leak}, hole=H_WRAPS_LEAK, decode=unshift)
     return attacks
 
 
@@ -392,14 +390,41 @@ class AsyncChatRoom(chat.ChatRoomServer):
 ''',
 }
 
-#: Lesson 03: dataclasses.dataclass (the judge's wrapper of it, course code on the stack) called on a
-#: protected class: the audit trusts a change made under course code, so the class is frozen unseen.
+#: Lesson 03: dataclasses.dataclass called from a cell on a protected class. The audit lets it through (the
+#: judge's own dataclass wrapper is course code on the stack), but that wrapper then guards the class as a
+#: cell's, replacing Timer.__init__: the snapshot sees that, so the row is tampered.
 FREEZE_A_PROTECTED_CLASS = '''\
 import dataclasses
 import threading
 
 dataclasses.dataclass(init=False, repr=False, eq=False, frozen=True)(threading.Timer)
 '''
+
+#: Lesson 03: a lock only while the scheduler watches (its factories replace threading.Lock for a
+#: search), a racy += otherwise, which 3.11's GIL never splits in a stress run.
+LOCKS_ONLY_WHEN_WATCHED = '''\
+class SafeCounter:
+    """Takes its lock only when threading.Lock is not the real one: under the course's scheduler."""
+
+    def __init__(self):
+        self._count = 0
+        self._watched = threading.Lock.__name__ != "allocate_lock"
+        self._lock = threading.Lock()
+
+    def increment(self, amount=1):
+        if self._watched:
+            with self._lock:
+                self._count += amount
+        else:
+            self._count += amount
+
+    def value(self):
+        return self._count
+'''
+H_WATCHED = ("grader hole: the scheduler replaces threading.Lock for a search by factories a solution can tell "
+             "apart (threading.Lock.__name__ is not 'allocate_lock'), so a counter that locks only when watched "
+             "passes SafeCounter_no_lost_update; unwatched, its unlocked += loses nothing on CPython 3.11 (no "
+             "switch between the load and the store inside one method call), so SafeCounter_stress passes too")
 
 H_FABRICATED = ("test hole: {test} trusts what the student's function returns about calls it never checks "
                 "were made ({why}); results made up from the arguments earn the points without a thread")
@@ -428,10 +453,6 @@ H_PORT = ("test hole: port_accepts_closes_sockets probes a running server and po
           "an answer computed from the port number opens nothing and passes")
 H_COURSE_SERVER = ("policy/test hole: lesson {n} lets solutions use course_lib.{module} (for {why}), whose "
                    "{server} is a working {what}; {tests}, so subclassing it earns the server's points")
-H_TIMER = ("audit hole: refuse_class_change asks integrity.owner() who is writing, and owner() stops at the "
-           "first course frame: the judge's own dataclass wrapper (course_lib/judge/ownership.py) is one, so "
-           "dataclasses.dataclass(frozen=True, ...)(threading.Timer) from a cell sets __setattr__/"
-           "__delattr__ on a protected class as 'course'; the snapshot compares neither")
 H_PROCESS = (H_INIT_SHELL.split("; shell.ex")[0] + "; shell.ex then runs the process attempts unpoliced and "
              "unreported (the row stays graded), though seccomp refuses every one (the message the payload "
              "writes into the feedback says 'refused', never PROCESS-RAN)")
@@ -457,9 +478,13 @@ ATTACKS: dict[str, Attack] = {
     "03_agreeing_values": Attack(
         L03, "Do a counter and a bank that count nothing, returning objects equal to anything, earn nothing?",
         AGREEING_VALUES, statuses=frozenset({"graded"}), hole=H_AGREE),
+    "03_locks_only_when_watched": Attack(
+        L03, "Does a counter that takes its lock only under the scheduler lose the tests of lost updates?",
+        {"SafeCounter": LOCKS_ONLY_WHEN_WATCHED}, statuses=frozenset({"graded"}), baseline=False,
+        zero=("SafeCounter_no_lost_update", "SafeCounter_stress"), hole=H_WATCHED),
     "03_freeze_a_protected_class": Attack(
         L03, "Is a protected class frozen by dataclasses.dataclass from a solution cell held against it?",
-        {"predict_lost_update": FREEZE_A_PROTECTED_CLASS}, hole=H_TIMER),
+        {"predict_lost_update": FREEZE_A_PROTECTED_CLASS}),
     "04_queue_hidden_from_not_built_on": Attack(
         L04, "Does a BoundedBuffer on a queue.Queue kept in a deque still lose the test that forbids it?",
         {"bounded_buffer_solution": QUEUE_IN_A_DEQUE}, statuses=frozenset({"graded"}), baseline=False,
@@ -790,7 +815,7 @@ def grade_lesson(tmp_path_factory, lesson: str) -> Batch:
         make_submission(root, student, lesson, {**stubs, **replace})
     out = tmp_path_factory.mktemp(f"referee-graded-{lesson[:2]}")
     started = time.monotonic()
-    rows = grade(root, out, "--jobs", "2", timeout=BATCH_SECONDS + 300)
+    rows = grade(root, out, "--jobs", "2", timeout=290)  # pytest-timeout (300 s) ends a test first
     return Batch(lesson, out, rows, Secrets.of(lesson), time.monotonic() - started)
 
 
@@ -807,24 +832,6 @@ def batches(tmp_path_factory):
 
 
 # -------------------------------------------------------------------------------------- tests
-
-
-H_SETUP = ("grader bug: course_lib.judge.ownership.install guards every class whose class statement runs "
-           "with a notebook cell anywhere on the stack (integrity.owner() walks past the import machinery), so "
-           "the classes of a library first imported from a cell get OwnMethod descriptors: pyparsing's, imported "
-           "by `%matplotlib inline`, then fail with \"'OwnMethod' object is not callable\", the setup cell of "
-           "lessons 02 and 04 stops before `from course_lib import grading`, and every test of those lessons "
-           "that needs the setup's names fails with a NameError, correct solutions included")
-SETUP_MAGIC = tuple(lesson for lesson in LESSONS if "%matplotlib" in next(
-    c.source for c in source_notebook(lesson)[1].cells if c.cell_type == "code"))
-
-
-def needs_setup(batch: Batch, entry) -> None:
-    """An entry that needs the lesson's own setup cell cannot be judged while that cell fails: xfail it."""
-    error = batch.setup_error(BLANK)
-    if error and not getattr(entry, "universal", False):
-        pytest.xfail(f"the lesson's setup cell fails in the judge kernel ({error}); see "
-                     "test_the_lesson_setup_cell_runs_in_the_judge")
 
 
 def _params(entries: dict, lesson_of):
@@ -847,10 +854,10 @@ def test_the_blank_notebook_earns_nothing_and_leaks_nothing(batches, lesson):
     assert batch.seconds < BATCH_SECONDS, f"{lesson}: the batch took {batch.seconds:.0f} s"
 
 
-@pytest.mark.parametrize("lesson", [pytest.param(lesson, marks=pytest.mark.xfail(strict=True, reason=H_SETUP))
-                                    if lesson in SETUP_MAGIC else lesson for lesson in LESSONS])
+@pytest.mark.parametrize("lesson", LESSONS)
 def test_the_lesson_setup_cell_runs_in_the_judge(batches, lesson):
-    """Does the lesson's own first cell (its imports) run without an error in the judge kernel?"""
+    """Does the lesson's own first cell (its imports, %matplotlib included) run without an error in the judge
+    kernel, so that every other verdict here is about the submission and not about a broken setup?"""
     error = batches(lesson).setup_error(BLANK)
     assert not error, f"{lesson}'s setup cell failed in the judge kernel: {error}"
 
@@ -861,7 +868,6 @@ def test_attack_earns_nothing_and_leaks_nothing(batches, name):
     status it deserves, and leak nothing hidden?"""
     attack = ATTACKS[name]
     batch = batches(attack.lesson)
-    needs_setup(batch, attack)
     row, blank = batch.row(name), batch.row(BLANK)
     context = f"{attack.question}\nrow: {row}"
     leaks = batch.leaks(name, attack.decode)
@@ -883,7 +889,6 @@ def test_a_correct_solution_in_an_unusual_style_earns_full_marks(batches, name):
     of its exercises?"""
     legit = LEGIT[name]
     batch = batches(legit.lesson)
-    needs_setup(batch, legit)
     row = batch.row(name)
     assert row["status"] == "graded", f"{legit.question}\nrow: {row}"
     tests = {t["name"]: t for t in batch.results(name)["tests"]}
