@@ -104,6 +104,13 @@ def first_solution_cell(lesson: str) -> str:
                 if c.metadata.get("nbgrader", {}).get("solution") and not c.metadata["nbgrader"].get("grade"))
 
 
+def reference(lesson: str, grade_id: str) -> str:
+    """A solution cell's reference solution (its markers dropped): an attack that needs the work done."""
+    _, nb = source_notebook(lesson)
+    source = next(c.source for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+    return re.sub(r"^ *### (BEGIN|END) SOLUTION\n", "", source, flags=re.M)
+
+
 # ------------------------------------------------------------------- the holes (xfail reasons)
 
 H_INIT_SHELL = (
@@ -457,6 +464,70 @@ H_PROCESS = (H_INIT_SHELL.split("; shell.ex")[0] + "; shell.ex then runs the pro
              "unreported (the row stays graded), though seccomp refuses every one (the message the payload "
              "writes into the feedback says 'refused', never PROCESS-RAN)")
 
+#: Lesson 01: the reference run_in_threads, wrapped: it writes down the docstring of every function a test
+#: hands it (run_in_threads_order's hidden after_the_next_one has one in the notebook) and shows them in the
+#: error it raises at the next test's visible call (wait_for_release, a visible name). Held today: the
+#: runner compiles test code with its docstrings stripped (course_lib/judge/runner.py), so __doc__ is None.
+DOCSTRINGS_OF_HANDED_FUNCTIONS = reference(L01, "run_in_threads") + '''
+
+_run_for_real = run_in_threads
+SEEN = []
+
+
+def run_in_threads(fn, args_list, timeout=10.0):
+    """The real thing; the docstrings of the functions it was given come back in the next test's failure."""
+    if fn.__name__ == "wait_for_release" and SEEN:
+        raise ValueError("docstrings seen: " + " | ".join(SEEN))
+    if fn.__doc__ and fn.__doc__ not in SEEN:
+        SEEN.append(fn.__doc__)
+    return _run_for_real(fn, args_list, timeout)
+'''
+
+#: Lesson 09: the reference ConnectionPool, wrapped: the docstring of an exception a test's factory raises
+#: through acquire() (ConnectionPool_basics' hidden Refused has one) is shown when the next pool is made.
+#: Held today, as lesson 01's: the docstring is stripped (the class's name, Refused, does come through).
+DOCSTRING_OF_A_RAISED_EXCEPTION = reference(L09, "ConnectionPool") + '''
+
+_RealPool = ConnectionPool
+SEEN = []
+
+
+class ConnectionPool:
+    """The real pool; what an unusual exception says of itself is shown by the next pool made."""
+
+    def __init__(self, factory, size):
+        if SEEN:
+            raise ValueError("docstrings seen: " + " | ".join(SEEN))
+        self.pool = _RealPool(factory, size)
+
+    def acquire(self, timeout=None):
+        try:
+            return self.pool.acquire(timeout)
+        except (TimeoutError, ValueError, OSError):
+            raise
+        except Exception as error:
+            SEEN.append(f"{type(error).__name__}: {error.__doc__}")
+            raise
+
+    def release(self, conn):
+        self.pool.release(conn)
+'''
+
+#: Lesson 05: no fork taken; the test's own record of seats that ate without forks, a public list on the
+#: table handed in, is cleared after each meal.
+WIPE_THE_TABLES_RECORD = '''\
+def philosopher(table, seat, meals):
+    """Takes no fork: eats, then wipes the table's list of seats that ate without both forks."""
+    for _ in range(meals):
+        table.eat(seat)
+        if hasattr(table, "cheated"):
+            table.cheated.clear()
+'''
+H_WIPE = ("test hole: philosopher_eats and philosopher_all_eat judge by CheckedTable.cheated, a public list on the "
+          "very table handed to philosopher(); a philosopher that takes no fork and calls table.cheated.clear() "
+          "(a method call: the policy's rules on changing attributes cover assignments only) passes both, and "
+          "philosopher_real_threads never looks at the forks")
+
 ATTACKS: dict[str, Attack] = {
     **every_lesson(),
     "01_fabricated_concurrency": Attack(
@@ -531,6 +602,15 @@ ATTACKS: dict[str, Attack] = {
                                     tests="only SelectorDaytimeServer_one_thread and AsyncChatRoom_one_loop "
                                           "look (they count threads; the first also calls expect_not_built_on), "
                                           "worth 2 of 19 points")),
+    "01_docstrings_of_handed_functions": Attack(
+        L01, "Does a run_in_threads that keeps the docstrings of the functions tests hand it leak no hidden line?",
+        {"run_in_threads": DOCSTRINGS_OF_HANDED_FUNCTIONS}, statuses=frozenset({"graded"}), baseline=False),
+    "05_wipe_the_tables_record": Attack(
+        L05, "Does a philosopher that takes no fork and clears the table's record of cheats earn nothing?",
+        {"philosopher": WIPE_THE_TABLES_RECORD}, statuses=frozenset({"graded"}), hole=H_WIPE),
+    "09_docstring_of_a_raised_exception": Attack(
+        L09, "Does a ConnectionPool that keeps the docstring of an exception raised through it leak no hidden line?",
+        {"ConnectionPool": DOCSTRING_OF_A_RAISED_EXCEPTION}, statuses=frozenset({"graded"}), baseline=False),
 }
 # ------------------------------------------------------------------ legitimate, unusual styles
 
