@@ -528,6 +528,52 @@ H_WIPE = ("test hole: philosopher_eats and philosopher_all_eat judge by CheckedT
           "(a method call: the policy's rules on changing attributes cover assignments only) passes both, and "
           "philosopher_real_threads never looks at the forks")
 
+#: Lesson 04 (no process allowed): a process pool, which the policy's module rules let through
+#: (concurrent.futures.ProcessPoolExecutor is a public name of an allowed module); seccomp is the only guard.
+PROCESS_POOL = '''\
+import concurrent.futures
+
+try:
+    with concurrent.futures.ProcessPoolExecutor(max_workers=1) as pool:
+        CHILD = pool.submit(abs, -1).result(timeout=10)
+except Exception as error:
+    CHILD = f"refused: {error!r}"
+'''
+
+#: Lesson 08 (no process allowed): socketserver's forking server, allowed as the pool above, made to fork
+#: for one connection of its own -- from a thread whose target is the server's handle_request (no cell on
+#: that thread's stack), where the pool above forks on the cell's own stack and is caught.
+FORKING_SERVER = '''\
+import socket
+import socketserver
+import threading
+
+
+class Greet(socketserver.BaseRequestHandler):
+    def handle(self):
+        self.request.sendall(b"from a child process\\n")
+
+
+forking = socketserver.ForkingTCPServer(("127.0.0.1", 0), Greet)
+try:
+    serving = threading.Thread(target=forking.handle_request, daemon=True)
+    serving.start()
+    with socket.create_connection(forking.server_address, timeout=5) as client:
+        GREETING = client.recv(100)
+    serving.join(5)
+except OSError as error:
+    GREETING = f"refused: {error!r}"
+finally:
+    forking.server_close()
+'''
+
+H_FORK_UNSEEN = ("audit hole: course_lib/judge/audit.py reports a process event only when cells_on_stack() finds a "
+                 "notebook cell; socketserver.ForkingTCPServer.handle_request run as a thread's target has only "
+                 "library code on its stack, so its os.fork goes unreported: seccomp refuses it (EPERM, shown in the "
+                 "cell's stderr) but the row stays graded with no reason. (The policy lets ForkingTCPServer and "
+                 "ProcessPoolExecutor through where no process is allowed; the pool, forking on the cell's stack, is "
+                 "caught as tampered)")
+
 ATTACKS: dict[str, Attack] = {
     **every_lesson(),
     "01_fabricated_concurrency": Attack(
@@ -611,6 +657,12 @@ ATTACKS: dict[str, Attack] = {
     "09_docstring_of_a_raised_exception": Attack(
         L09, "Does a ConnectionPool that keeps the docstring of an exception raised through it leak no hidden line?",
         {"ConnectionPool": DOCSTRING_OF_A_RAISED_EXCEPTION}, statuses=frozenset({"graded"}), baseline=False),
+    "04_process_pool_where_none_is_allowed": Attack(
+        L04, "Is a solution that starts a process pool where the lesson allows no process held against it?",
+        {first_solution_cell(L04): PROCESS_POOL}),
+    "08_forking_server_where_none_is_allowed": Attack(
+        L08, "Is a solution that makes socketserver fork where the lesson allows no process held against it?",
+        {first_solution_cell(L08): FORKING_SERVER}, hole=H_FORK_UNSEEN),
 }
 # ------------------------------------------------------------------ legitimate, unusual styles
 
