@@ -90,6 +90,7 @@ class Legit:
     question: str
     replace: dict
     full_tests: tuple
+    hole: str | None = None                         # why the grader refuses it today (xfail reason)
 
 
 def unshift(text: str) -> str:
@@ -108,7 +109,7 @@ def reference(lesson: str, grade_id: str) -> str:
     """A solution cell's reference solution (its markers dropped): an attack that needs the work done."""
     _, nb = source_notebook(lesson)
     source = next(c.source for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
-    return re.sub(r"^ *### (BEGIN|END) SOLUTION\n", "", source, flags=re.M)
+    return re.sub(r"^ *### (BEGIN|END) SOLUTION *\n?", "", source, flags=re.M)
 
 
 # ------------------------------------------------------------------- the holes (xfail reasons)
@@ -786,12 +787,135 @@ def port_accepts(host, port, timeout=1.0):
 ''',
 }
 
+#: Lesson 03: SafeCounter as a dataclass whose lock is a field made by a default factory.
+DATACLASS_COUNTER = {"SafeCounter": '''\
+import dataclasses
+
+
+@dataclasses.dataclass
+class SafeCounter:
+    """The count, and a lock of its own made by a default factory (never compared, never shown)."""
+
+    _count: int = 0
+    _lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def increment(self, amount=1):
+        with self._lock:
+            self._count += amount
+
+    def value(self):
+        with self._lock:
+            return self._count
+'''}
+
+_BANK_METHODS = '''
+    def deposit(self, name, amount):
+        self.check(amount)
+        with self.locked() as balances:
+            balances[name] = balances[name] + amount
+
+    def withdraw(self, name, amount):
+        self.check(amount)
+        with self.locked() as balances:
+            if balances[name] < amount:
+                return False
+            balances[name] -= amount
+            return True
+
+    def transfer(self, source, target, amount):
+        self.check(amount)
+        with self.locked() as balances:
+            if target not in balances:
+                raise KeyError(target)
+            if not self.withdraw(source, amount):
+                return False
+            self.deposit(target, amount)
+            return True
+
+    def balance(self, name):
+        with self.locked() as balances:
+            return balances[name]
+
+    def total(self):
+        with self.locked() as balances:
+            return sum(balances.values())
+
+    @staticmethod
+    def check(amount):
+        if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+            raise ValueError(f"amount must be a positive int, not {amount!r}")
+'''
+
+#: Lesson 03: one reentrant lock taken through a @contextlib.contextmanager method (transfer calls
+#: withdraw and deposit under it).
+CONTEXT_MANAGER_BANK = {"Bank": '''\
+import contextlib
+
+
+class Bank:
+    """Every method takes the one reentrant lock through locked(), a context-manager method."""
+
+    def __init__(self, balances):
+        self._balances = dict(balances)
+        self._lock = threading.RLock()
+
+    @contextlib.contextmanager
+    def locked(self):
+        with self._lock:
+            yield self._balances
+''' + _BANK_METHODS}
+
+#: Lesson 03: the same bank with __slots__ and a plain locked() that returns a context manager.
+SLOTS_BANK = {"Bank": '''\
+class Held:
+    """Holds a lock for a with block and gives the block what the lock guards."""
+
+    def __init__(self, lock, guarded):
+        self.lock, self.guarded = lock, guarded
+
+    def __enter__(self):
+        self.lock.acquire()
+        return self.guarded
+
+    def __exit__(self, *exc):
+        self.lock.release()
+        return False
+
+
+class Bank:
+    """__slots__ for its two attributes; locked() hands out the lock and the balances together."""
+
+    __slots__ = ("_balances", "_lock")
+
+    def __init__(self, balances):
+        self._balances = dict(balances)
+        self._lock = threading.RLock()
+
+    def locked(self):
+        return Held(self._lock, self._balances)
+''' + _BANK_METHODS}
+H_CM_METHOD = ("policy refuses honest code: a method decorated with @contextlib.contextmanager is not among "
+               "policy.SELF_DECORATORS, so its first parameter is not self and `self._lock` in it is refused as a "
+               "private read of a foreign object (the runtime method guard could cover it as it covers property)")
+H_SLOTS = ("policy refuses honest code: `__slots__ = (...)` in a class body is refused as a dunder name ('dunder "
+           "names reach the interpreter'); a class attribute __slots__ of a tuple of strings reaches nothing")
+BANK_TESTS = ("Bank_basics", "Bank_bad_input", "Bank_never_overdrawn", "Bank_conserves_money")
+
 LEGIT: dict[str, Legit] = {
     "02_legit_pool_and_thread_subclass": Legit(
         L02, "Do a thread pool, a Thread subclass, a match statement and @functools.wraps earn every point?",
         POOL_AND_THREAD_SUBCLASS,
         ("run_concurrently_results_in_order", "run_concurrently_overlaps", "run_concurrently_errors",
          "start_ticker_ticks", "start_ticker_stops_promptly", "start_ticker_no_busy_wait")),
+    "03_legit_dataclass_counter": Legit(
+        L03, "Does a dataclass SafeCounter whose lock is a default-factory field earn every point?",
+        DATACLASS_COUNTER, ("SafeCounter_counts", "SafeCounter_no_lost_update", "SafeCounter_stress")),
+    "03_legit_context_manager_method": Legit(
+        L03, "Does a Bank whose methods lock through a @contextlib.contextmanager method earn every point?",
+        CONTEXT_MANAGER_BANK, BANK_TESTS, hole=H_CM_METHOD),
+    "03_legit_slots": Legit(
+        L03, "Does a Bank with __slots__ and a context-manager class of its own earn every point?",
+        SLOTS_BANK, BANK_TESTS, hole=H_SLOTS),
     "05_legit_exit_stack": Legit(
         L05, "Do locks held through contextlib.ExitStack and forks taken in index order earn every point?",
         EXIT_STACK_LOCKS,
