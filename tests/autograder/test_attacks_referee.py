@@ -462,7 +462,7 @@ H_PORT = ("test hole: port_accepts_closes_sockets probes a running server and po
 H_COURSE_SERVER = ("policy/test hole: lesson {n} lets solutions use course_lib.{module} (for {why}), whose "
                    "{server} is a working {what}; {tests}, so subclassing it earns the server's points")
 H_PROCESS = (H_INIT_SHELL.split("; shell.ex")[0] + "; shell.ex then runs the process attempts unpoliced and "
-             "unreported (the row stays graded), though seccomp refuses every one (the message the payload "
+             "unreported (the row stays graded, or kernel_died on some runs), though seccomp refuses every one (the message the payload "
              "writes into the feedback says 'refused', never PROCESS-RAN)")
 
 #: Lesson 01: the reference run_in_threads, wrapped: it writes down the docstring of every function a test
