@@ -99,6 +99,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="seconds a notebook may run (default: %(default)s)")
     p.add_argument("--max-notebook-mb", type=int, default=Limits.max_notebook_mb,
                    help="refuse, unread, a submitted notebook larger than this (default: %(default)s)")
+    p.add_argument("--feedback", choices=("hidden", "full"), default="hidden",
+                   help="hidden (default): a hidden check's feedback names it and says what went wrong without "
+                        "its inputs or expected values; full: students see its whole message")
     p.add_argument("--force", action="store_true", help="regrade submissions already graded")
     p.add_argument("--no-sandbox", action="store_true",
                    help="run student code without the sandbox (only for trusted code)")
@@ -189,7 +192,7 @@ def _dispatch(args) -> int:
         if sandbox and not args.cluster:  # on a cluster, every worker checks its own
             sandbox = _sandbox_or_explain()
         limits = Limits(cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
-                        max_notebook_mb=args.max_notebook_mb)
+                        max_notebook_mb=args.max_notebook_mb, full_feedback=args.feedback == "full")
         rows = grade(args.submissions, out=args.out, lessons=args.lessons, students=args.students, jobs=args.jobs,
                      limits=limits, sandbox=sandbox, force=args.force, progress=not args.quiet,
                      cluster=args.cluster, due=args.due, late_penalty=args.late_penalty, extensions=args.extensions)

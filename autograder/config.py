@@ -50,6 +50,7 @@ class Limits:
     max_tasks: int = 1024         # threads + processes the sandbox may hold
     file_mb: int = 256            # the largest file a kernel may write
     thread_stack_kb: int = 2048   # each thread's stack (RLIMIT_STACK)
+    full_feedback: bool = False   # students see hidden checks' own messages (course grade --feedback full)
 
 
 def nbgrader_config(course_root: Path, limits: Limits = Limits()) -> Config:
@@ -75,6 +76,7 @@ def nbgrader_config(course_root: Path, limits: Limits = Limits()) -> Config:
         "nbgrader.preprocessors.CheckCellMetadata",
     ]
     c.BoundedExecute.notebook_timeout = limits.notebook_timeout
+    c.VerdictFeedback.full = limits.full_feedback
     c.BoundedExecute.max_output_chars = limits.max_output_chars
     c.LimitOutput.max_lines = limits.max_output_lines
     # Feedback: hidden tests show their name and message, never their code.

@@ -172,6 +172,17 @@ def test_feedback_never_shows_hidden_test_code(batch):
     assert any("expected -6, got -1" in t["message"] for t in result["tests"])  # the instructor keeps it
 
 
+def test_full_feedback_shows_hidden_messages_when_the_course_asks(batch, tmp_path):
+    """With --feedback full, does the student see the hidden check's own message (today's nbgrader
+    behaviour, for a course that wants it), where the default shows only its public summary?"""
+    out = tmp_path / "graded-full"
+    rows = grade(batch["root"], out, "--no-sandbox", "--jobs", "1", "--cell-timeout", "3",
+                 "--student", "wrong", "--feedback", "full", notebooks=MINI_COURSE)
+    assert rows[("wrong", LESSON)]["score"] == batch["rows"][("wrong", LESSON)]["score"]
+    html = (out / "feedback" / "wrong" / LESSON / "01-mini.html").read_text(encoding="utf-8")
+    assert "expected -6, got -1" in html
+
+
 def test_instructor_keeps_the_graded_notebook_with_hidden_tests(batch):
     """Can the instructor still read what the hidden tests did?"""
     nb = nbformat.read(batch["out"] / "autograded" / "wrong" / LESSON / "01-mini.ipynb", as_version=4)

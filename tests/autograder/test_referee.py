@@ -7,6 +7,7 @@ runner, the sealing, the method guard and the channel must hold on their own.
 
 from __future__ import annotations
 
+import json
 import pytest
 from nbformat.v4 import new_code_cell
 
@@ -150,3 +151,19 @@ def test_a_referee_test_compares_data_so_an_always_equal_object_earns_nothing(tm
     assert cell.metadata["course"]["verdict"]["hidden"] is True
     assert HIDDEN_MARK in cell.outputs[0]["evalue"]  # the instructor's copy keeps the message
     assert HIDDEN_MARK not in cell.metadata["course"]["verdict"]["public"]
+
+
+def test_the_streams_a_cell_sees_lead_nowhere(tmp_path):
+    """Is sys.stderr, as a cell (and threading.Thread.__init__, which keeps it) sees it, a stream with no
+    attribute, public or private, that leads to ipykernel's session, app or shell — and does print still
+    reach the notebook?"""
+    probe = new_code_cell(
+        "import json, sys, threading\n"
+        "stream = threading.Thread()._stderr\n"
+        "names = [n for n in dir(stream) if not n.startswith('__')]\n"
+        "print(json.dumps({'same': stream is sys.stderr, 'type': type(stream).__name__,"
+        " 'state': sorted(vars(stream)), 'names': names}))")
+    nb, _ = run([SETUP, probe], tmp_path)
+    printed = json.loads(nb.cells[-1].outputs[0]["text"])
+    assert printed["same"] and printed["type"] == "CoveredStream" and set(printed["state"]) <= {"write"}  # IPython's, per cell
+    assert not {"session", "parent", "pub_thread", "_session"} & set(printed["names"]), printed
