@@ -148,6 +148,7 @@ def check_hidden(notebook: Path, *, limits: Limits = Limits()) -> list[TestResul
         raise CourseError("hidden checks are turned off for this class: they run at grading")
     notebook = Path(notebook)
     lesson = notebook.parent.name
+    _hidden_tests_here(lesson)
     sources = lessons_mod.source_notebooks(lesson) if lesson in lessons_mod.all_lessons() else []
     if not sources:
         raise CourseError(f"{notebook} is not in a lesson folder (expected .../<lesson>/{notebook.name})")
@@ -182,6 +183,16 @@ def check_hidden(notebook: Path, *, limits: Limits = Limits()) -> list[TestResul
     return results
 
 
+def _hidden_tests_here(lesson: str) -> None:
+    """Refuse clearly where the hidden tests are not on this machine (a class hub never has them)."""
+    from . import lessons as lessons_mod
+
+    if not lessons_mod.NOTEBOOKS.is_dir():
+        raise CourseError(f"`course check --hidden` needs the course's source notebooks, which are not on "
+                          f"this machine (on a class hub students never get them): {lesson}'s hidden tests "
+                          "run when your hand-in is graded")
+
+
 def record_progress(notebook: Path, results: list[TestResult], *, hidden: bool) -> str:
     """Note the check in the learner's progress file; returns a line to show ("" if none).
 
@@ -190,19 +201,17 @@ def record_progress(notebook: Path, results: list[TestResult], *, hidden: bool) 
     solution cell makes its exercise 0). Never fails the check: a problem
     with the file is one line of explanation.
     """
-    from course_lib.selfstudy import exercises as exercises_mod
     from course_lib.selfstudy import progress
 
-    from . import lessons as lessons_mod
-
     lesson = Path(notebook).resolve().parent.name
-    if lesson not in lessons_mod.all_lessons():
-        return ""
     try:
         work = progress.work_folder(notebook)
+        exercises = _lesson_exercises(lesson, work)
+        if exercises is None:
+            return ""
         by_id = {r.grade_id: r for r in results}
         outcomes = {}
-        for exercise in exercises_mod.lesson_exercises(lesson):
+        for exercise in exercises:
             ran = [by_id[t] for t in exercise.tests if t in by_id and by_id[t].outcome != "hidden"]
             rejected = any(by_id.get(s) is not None and by_id[s].outcome == "rejected" for s in exercise.solutions)
             passed = 0 if rejected else sum(r.outcome == "passed" for r in ran)
@@ -213,3 +222,17 @@ def record_progress(notebook: Path, results: list[TestResult], *, hidden: bool) 
         return f"(progress not recorded: {exc})"
     return "\n".join([f"(progress file: {n})" for n in notes] + [f"Progress saved in {work / progress.FILE_NAME}; "
                                                                 "`course progress` shows it."])
+
+
+def _lesson_exercises(lesson: str, work: Path):
+    """A lesson's exercises from its source, or from its released hints file (a class hub); None if neither."""
+    from course_lib.selfstudy import exercises as exercises_mod
+    from course_lib.selfstudy import released
+
+    from . import lessons as lessons_mod
+
+    if lesson in lessons_mod.all_lessons():
+        return exercises_mod.lesson_exercises(lesson)
+    if lesson in released.released_lessons(work):
+        return released.exercises_for(lesson, work)[1]
+    return None

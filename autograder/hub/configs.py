@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import pwd
 import secrets
 import socket
@@ -11,8 +13,15 @@ from pathlib import Path
 from ..config import COURSE_ID, nbgrader_config
 from .. import lessons as lessons_mod
 
-__all__ = ["free_port", "ClassSettings", "jupyterhub_config_text", "shared_nbgrader_config_text",
-           "instructor_nbgrader_config_text"]
+__all__ = ["STUDENT_LAB_OFF", "STUDENT_SERVER_OFF", "free_port", "ClassSettings", "jupyterhub_config_text",
+           "shared_nbgrader_config_text", "instructor_nbgrader_config_text", "role_config_files"]
+
+# nbgrader's instructor tools, off for students (nbgrader's "installation" page names them):
+# the lab plugins and the server extensions behind them. Students keep the assignment
+# list and validate.
+STUDENT_LAB_OFF = ("@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:create-assignment",
+                   "@jupyter/nbgrader:course-list")
+STUDENT_SERVER_OFF = ("nbgrader.server_extensions.formgrader", "nbgrader.server_extensions.course_list")
 
 
 # --------------------------------------------------------------------------- settings and config files
@@ -35,6 +44,9 @@ class ClassSettings:
     course_id: str = COURSE_ID
     public_port: int = 0      # 0: any free port
     timeout: float = 120      # seconds any one start-up step may take
+    hints_off: set[str] = field(default_factory=set)   # lessons released without their hints file
+    hidden_checks: bool = False   # `course check --hidden` for students (off: hidden tests run at grading)
+    jobs: int = field(default_factory=lambda: os.cpu_count() or 2)   # in the printed grading command
 
     def __post_init__(self):
         self.run_dir = Path(self.run_dir)
@@ -54,7 +66,35 @@ class ClassSettings:
 
     @property
     def shared_config_dir(self) -> Path:
+        """Jupyter settings every user reads (JUPYTER_CONFIG_PATH): ``student/`` and ``instructor/``."""
         return self.run_dir / "etc-jupyter"
+
+    def role_config_dir(self, user: str) -> Path:
+        return self.shared_config_dir / ("instructor" if user == self.instructor else "student")
+
+    @property
+    def course_code(self) -> Path:
+        """The course's packages for the users' servers (on their PYTHONPATH), from its wheel."""
+        return self.run_dir / "course-code"
+
+    @property
+    def grading_dir(self) -> Path:
+        """``course grade --out``: root only (the autograded notebooks hold the hidden tests)."""
+        return self.run_dir / "grading"
+
+    @property
+    def kept_dir(self) -> Path:
+        """Where the instructor's course folder is archived when the class stops (root only)."""
+        return self.run_dir / "kept"
+
+    @property
+    def solutions_dir(self) -> Path:
+        """Worked solutions released for the class (``course solutions --release``), one folder a lesson."""
+        return self.exchange / self.course_id / "solutions"
+
+    @property
+    def hint_lessons(self) -> list[str]:
+        return [lesson for lesson in self.lessons if lesson not in self.hints_off]
 
     @property
     def db_url(self) -> str:
@@ -110,11 +150,24 @@ c.Spawner.default_url = "/lab"
 c.Spawner.notebook_dir = "~"
 c.Spawner.start_timeout = {int(s.timeout)}
 c.Spawner.http_timeout = {int(s.timeout)}
+
+# Students get nbgrader's student tools (assignment list, validate); the instructor also gets
+# the formgrader and create-assignment: each role reads its own settings folder.
+def _role_settings(spawner):
+    return "{s.role_config_dir(s.instructor)}" if spawner.user.name == {s.instructor!r} else "{s.role_config_dir('')}"
+
 c.Spawner.environment = {{
-    # nbgrader's shared settings (course id, exchange folder) for every user.
-    "JUPYTER_CONFIG_PATH": "{s.shared_config_dir}",
+    # nbgrader's settings (course id, exchange folder) and which of its tools are on.
+    "JUPYTER_CONFIG_PATH": _role_settings,
+    # The course's own packages (course_lib, the `course` command), installed for this class
+    # from its wheel -- never the checkout, which students cannot read.
+    "PYTHONPATH": "{s.course_code}",
     # nbgrader calls `alembic` from PATH; kernels run the same venv.
-    "PATH": "{venv / 'bin'}:/usr/local/bin:/usr/bin:/bin",
+    "PATH": "{s.course_code / 'bin'}:{venv / 'bin'}:/usr/local/bin:/usr/bin:/bin",
+    # `course check --hidden` needs the hidden tests, which never reach a student here.
+    "COURSE_HIDDEN_CHECKS": "{'on' if s.hidden_checks else 'off'}",
+    # Where `course solutions` finds worked solutions once the instructor released them.
+    "COURSE_SOLUTIONS": "{s.solutions_dir}",
 }}
 '''
 
@@ -157,3 +210,26 @@ def instructor_nbgrader_config_text(s: ClassSettings) -> str:
     lines += ["", "# The exchange, as for every user.", f'c.Exchange.root = "{s.exchange}"',
               "c.Exchange.path_includes_course = False"]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def role_config_files(s: ClassSettings) -> dict[Path, str]:
+    """Each role's settings folder: nbgrader's shared settings, and which nbgrader tools are off.
+
+    Students: the formgrader, create-assignment and course-list plugins are
+    disabled in JupyterLab (``labconfig/page_config.json``) and the formgrader
+    and course-list server extensions are not loaded (``jupyter_server_config.json``),
+    as nbgrader's documentation does with ``jupyter labextension disable``.
+    Hiding a menu is not what keeps answers from students (Unix permissions
+    are); it keeps the instructor's tools out of a student's way.
+    """
+    student, instructor = s.role_config_dir(""), s.role_config_dir(s.instructor)
+    shared = shared_nbgrader_config_text(s)
+    return {
+        student / "nbgrader_config.py": shared,
+        student / "labconfig" / "page_config.json":
+            json.dumps({"disabledExtensions": {name: True for name in STUDENT_LAB_OFF}}, indent=1) + "\n",
+        student / "jupyter_server_config.json":
+            json.dumps({"ServerApp": {"jpserver_extensions": {name: False for name in STUDENT_SERVER_OFF}}},
+                       indent=1) + "\n",
+        instructor / "nbgrader_config.py": shared,
+    }

@@ -3,6 +3,7 @@
     exercises   a lesson's exercises read from its source notebook: tests, hints, walkthroughs
     progress    the learner's progress file (checks, hints seen), rebuilt when missing or corrupt
     hints       the next hint of an exercise, recorded as seen
+    released    the same material as released to a class (a lesson's hints file), where no source is
 
 The CLI (``course hint``, ``course progress``, ``course solutions``) and the
 hint panel of the notebooks (:mod:`course_lib.widgets.hints`) share these,
@@ -11,7 +12,7 @@ so a hint seen in JupyterLab counts in the terminal too.
 
 from importlib import import_module
 
-__all__ = ["exercises", "progress", "hints"]
+__all__ = ["exercises", "progress", "hints", "released"]
 
 
 def __getattr__(name):

@@ -129,9 +129,13 @@ def lesson_exercises(lesson: str, notebooks: Path | None = None) -> list[Exercis
     return found
 
 
-def find_exercise(lesson: str, name: str, notebooks: Path | None = None) -> Exercise:
-    """The exercise called ``name`` (any of its grade ids, any case, or its number from 1)."""
-    found = lesson_exercises(lesson, notebooks)
+def find_exercise(lesson: str, name: str, notebooks: Path | None = None, *,
+                  among: list[Exercise] | None = None) -> Exercise:
+    """The exercise called ``name`` (any of its grade ids, any case, or its number from 1).
+
+    ``among``: the lesson's exercises already read (e.g. from a released hints file).
+    """
+    found = among if among is not None else lesson_exercises(lesson, notebooks)
     wanted = str(name).strip().lower()
     for exercise in found:
         names = {exercise.name.lower(), *(g.lower() for g in exercise.solutions)}

@@ -1,7 +1,9 @@
 """Staged hints: each call shows the next hint of an exercise and records it as seen.
 
 Hints are written in the lesson's source notebook (see
-:mod:`course_lib.selfstudy.exercises`), from a nudge to a near-solution, and
+:mod:`course_lib.selfstudy.exercises`; on a class hub they come from the
+lesson's released hints file, :mod:`course_lib.selfstudy.released`), from a
+nudge to a near-solution, and
 are given one at a time: asking again shows the next, and past the last one
 the answer says there are no more (and points at ``course solutions``).
 """
@@ -12,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import progress
-from .exercises import find_exercise, lesson_id
+from .exercises import find_exercise
+from .released import hint_exercises_for
 
 __all__ = ["Hint", "next_hint"]
 
@@ -39,8 +42,8 @@ class Hint:
 
 def next_hint(lesson: str, exercise: str, work: Path) -> Hint:
     """The first hint of ``exercise`` not yet seen in ``work``'s progress file, now recorded."""
-    lesson = lesson_id(lesson)
-    found = find_exercise(lesson, exercise)
+    lesson, exercises = hint_exercises_for(lesson, work)
+    found = find_exercise(lesson, exercise, among=exercises)
     seen = progress.hints_seen(work, lesson, found.name)
     if seen >= len(found.hints):
         return Hint(lesson, found.name, 0, len(found.hints), "")
