@@ -38,6 +38,13 @@ for lesson in sys.argv[1:]:
 """
 
 
+def _private_log(path: Path):
+    """A log file only root reads (a hub's log names users and tokens' notes), opened to append."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
+    os.fchmod(fd, 0o600)
+    return os.fdopen(fd, "ab")
+
+
 class ClassHub:
     """The single-host class. Methods for the caller: ``start()``, ``stop()``, ``with``.
 
@@ -128,7 +135,8 @@ class ClassHub:
         """Everything a student's account must not open: sources, the course folder, grading, the hub's state."""
         s = self.s
         return [*self.sources(), s.course_root(), s.course_root() / "source", s.grading_dir, s.kept_dir,
-                s.run_dir / "hub", s.run_dir / "jupyterhub_config.py", s.run_dir / "postgres",
+                s.run_dir / "hub", s.run_dir / "jupyterhub_config.py", s.run_dir / "postgres", s.scratch_dir,
+                s.run_dir / "jupyterhub.log", s.run_dir / "proxy.log",
                 Path(pwd.getpwnam(s.instructor).pw_dir) / ".jupyter" / "nbgrader_config.py"]
 
     def _check_private(self) -> None:
@@ -152,9 +160,11 @@ class ClassHub:
         if not readable_by_all(run):
             raise HubError(f"{run} is inside a folder other users cannot enter; use a run folder "
                            f"such as one made by tempfile.mkdtemp() under /tmp")
-        for private in (run / "hub", s.grading_dir, s.kept_dir):  # root only: state, grading, archives
+        for private in (run / "hub", s.grading_dir, s.kept_dir, s.scratch_dir):  # root only
             private.mkdir(mode=0o700, exist_ok=True)
             private.chmod(0o700)
+        for name in ("jupyterhub.log", "proxy.log"):  # created private before anyone can look
+            _private_log(run / name).close()
         s.exchange.mkdir(exist_ok=True)
         s.exchange.chmod(0o1777)
         for public in (s.shared_config_dir, s.course_code):
@@ -267,8 +277,8 @@ class ClassHub:
                 raise HubError(f"{lesson} was not released into the exchange")
 
     def _start_proxy(self) -> None:
-        log = open(self.s.run_dir / "proxy.log", "ab")
-        env = {**os.environ, "CONFIGPROXY_AUTH_TOKEN": self.s.proxy_token}
+        log = _private_log(self.s.run_dir / "proxy.log")
+        env = {**os.environ, "CONFIGPROXY_AUTH_TOKEN": self.s.proxy_token, "TMPDIR": str(self.s.scratch_dir)}
         self.procs["proxy"] = subprocess.Popen(
             [self.proxy, "--ip", "127.0.0.1", "--port", str(self.s.public_port),
              "--api-ip", "127.0.0.1", "--api-port", str(self.s.proxy_api_port),
@@ -281,8 +291,9 @@ class ClassHub:
     def _start_hub(self) -> None:
         import urllib.request
 
-        log = open(self.s.run_dir / "jupyterhub.log", "ab")
-        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
+        log = _private_log(self.s.run_dir / "jupyterhub.log")
+        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+               "TMPDIR": str(self.s.scratch_dir)}
         self.procs["hub"] = subprocess.Popen(
             [str(Path(sys.executable).parent / "jupyterhub"), "-f", str(self.s.run_dir / "jupyterhub_config.py")],
             stdout=log, stderr=log, env=env, start_new_session=True, cwd=self.s.run_dir / "hub")
@@ -360,7 +371,10 @@ class ClassHub:
         """The instructor's next steps as complete command lines (run as root, where the hub runs)."""
         s = self.s
         course = Path(sys.executable).with_name("course")
-        cli = [str(course)] if course.exists() else [sys.executable, "-m", "autograder.cli"]
+        # Root's scratch files (graded copies, kernels' IPython folders) stay in the run folder,
+        # never in the /tmp every student can read.
+        cli = ["env", f"TMPDIR={s.scratch_dir}",
+               *([str(course)] if course.exists() else [sys.executable, "-m", "autograder.cli"])]
         root = s.course_root()
         return {
             "grade": [*cli, "grade", str(root / "submitted"), "--out", str(s.grading_dir), "--jobs", str(s.jobs)],

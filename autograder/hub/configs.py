@@ -83,6 +83,11 @@ class ClassSettings:
         return self.run_dir / "grading"
 
     @property
+    def scratch_dir(self) -> Path:
+        """TMPDIR of root's work for the class (the hub, the proxy, the printed commands): root only."""
+        return self.run_dir / "tmp"
+
+    @property
     def kept_dir(self) -> Path:
         """Where the instructor's course folder is archived when the class stops (root only)."""
         return self.run_dir / "kept"
@@ -175,7 +180,7 @@ c.Spawner.environment = {{
 def shared_nbgrader_config_text(s: ClassSettings) -> str:
     """The ``nbgrader_config.py`` every user's server reads (via JUPYTER_CONFIG_PATH)."""
     return f'''\
-# nbgrader_config.py shared by every user of the class -- written by autograder/hub.py.
+# nbgrader_config.py shared by every user of the class -- written by autograder/hub/.
 # Students need only the course id and where the exchange is; the instructor's
 # own settings (course folder, gradebook) are in ~/.jupyter/nbgrader_config.py.
 c = get_config()  # noqa
@@ -194,7 +199,7 @@ def instructor_nbgrader_config_text(s: ClassSettings) -> str:
     """The instructor's ``nbgrader_config.py``: the course's settings plus the PostgreSQL gradebook."""
     root = s.course_root()
     lines = [
-        "# The instructor's nbgrader settings -- written by autograder/hub.py from autograder/config.py.",
+        "# The instructor's nbgrader settings -- written by autograder/hub/ from autograder/config.py.",
         "# The course folder is in the instructor's home (the formgrader looks there); the gradebook",
         "# is PostgreSQL, so several graders and the formgrader can use it at once. Keep this file",
         "# private (mode 600): it holds the gradebook's password.",
