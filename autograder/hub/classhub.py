@@ -45,6 +45,22 @@ def _private_log(path: Path):
     return os.fdopen(fd, "ab")
 
 
+def _not_files(folder: str, names: list[str]) -> set[str]:
+    """copytree's ignore: everything but folders, regular files and symbolic links."""
+    import stat
+
+    skipped = set()
+    for name in names:
+        try:
+            mode = os.lstat(os.path.join(folder, name)).st_mode
+        except OSError:
+            skipped.add(name)
+            continue
+        if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+            skipped.add(name)
+    return skipped
+
+
 class ClassHub:
     """The single-host class. Methods for the caller: ``start()``, ``stop()``, ``with``.
 
@@ -364,7 +380,9 @@ class ClassHub:
             return
         target = self.s.kept_dir / f"{root.name}-{time.strftime('%Y%m%d-%H%M%S')}"
         self.s.kept_dir.mkdir(mode=0o700, exist_ok=True)
-        shutil.copytree(root, target, symlinks=True)  # a link stays a link: nothing outside is copied
+        # A link stays a link (nothing outside is copied); a FIFO or device the account left is
+        # not opened (reading a FIFO would block the stop).
+        shutil.copytree(root, target, symlinks=True, ignore=_not_files)
         self.kept = target
 
     def commands(self) -> dict[str, list[str]]:

@@ -45,7 +45,6 @@ class ClassSettings:
     public_port: int = 0      # 0: any free port
     timeout: float = 120      # seconds any one start-up step may take
     hints_off: set[str] = field(default_factory=set)   # lessons released without their hints file
-    hidden_checks: bool = False   # `course check --hidden` for students (off: hidden tests run at grading)
     jobs: int = field(default_factory=lambda: os.cpu_count() or 2)   # in the printed grading command
 
     def __post_init__(self):
@@ -170,7 +169,7 @@ c.Spawner.environment = {{
     # nbgrader calls `alembic` from PATH; kernels run the same venv.
     "PATH": "{s.course_code / 'bin'}:{venv / 'bin'}:/usr/local/bin:/usr/bin:/bin",
     # `course check --hidden` needs the hidden tests, which never reach a student here.
-    "COURSE_HIDDEN_CHECKS": "{'on' if s.hidden_checks else 'off'}",
+    "COURSE_HIDDEN_CHECKS": "off",
     # Where `course solutions` finds worked solutions once the instructor released them.
     "COURSE_SOLUTIONS": "{s.solutions_dir}",
 }}

@@ -32,6 +32,7 @@ import os
 import pwd
 import re
 import secrets
+import shlex
 import shutil
 import subprocess
 import sys
@@ -148,6 +149,16 @@ def run_printed(command: list[str], *extra: str) -> subprocess.CompletedProcess:
     done = subprocess.run([*command, *extra], capture_output=True, text=True, timeout=900, cwd="/")
     assert done.returncode == 0, f"{command[:3]} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
     return done
+
+
+def printed_commands(text: str) -> dict[str, list[str]]:
+    """The commands the hub printed for the instructor, split as a shell would: {subcommand: argv}."""
+    found = {}
+    for line in text.splitlines():
+        if line.strip().startswith("env TMPDIR="):
+            argv = shlex.split(line)
+            found[argv[3]] = argv
+    return found
 
 
 def _compare_releases(hub_outbound: Path, course_release: Path, lessons: list[str]) -> dict:
@@ -357,6 +368,15 @@ def _round_trip() -> dict:
                 seen["timings"][f"start: {step}"] = took
             seen["pids"] = {name: p.pid for name, p in hub.procs.items()} | {"postgres": hub.pg_pid()}
             seen["commands"] = hub.commands()
+            # The check the class made as each student, shown to catch a folder opened by mistake.
+            settings.grading_dir.chmod(0o755)
+            try:
+                hub._check_private()
+                seen["probe"] = "a grading folder at mode 755 went unnoticed"
+            except hub_mod.HubError as exc:
+                seen["probe"] = str(exc)
+            finally:
+                settings.grading_dir.chmod(0o700)
             seen["help"] = hub.login_help()
             users = {u: HubUser(settings.url, u, settings.passwords[u]) for u in [settings.instructor, *cases]}
 
@@ -418,7 +438,7 @@ def _round_trip() -> dict:
             seen["collect"] = teacher.post(f"formgrader/api/assignment/{LESSON}/collect")
             seen["timings"]["collect"] = round(time.monotonic() - mark, 2)
             mark = time.monotonic()
-            commands = dict(seen["commands"])
+            commands = printed_commands(seen["help"])  # run as pasted from what the hub printed
             # The printed solutions command names the first lesson as its example: here, lesson 06.
             commands["solutions"] = [LESSON if a == settings.lessons[0] else a for a in commands["solutions"]]
             run_printed(commands["grade"], "--cell-timeout", "10", "--quiet",
@@ -493,7 +513,8 @@ def _round_trip() -> dict:
     print("hub round trip timings (s):", seen["timings"])
     for user, report in [*seen.get("leaks", {}).items(), *seen.get("leaks_after", {}).items()]:
         if user not in ("secrets", "known"):
-            print(f"leak walk as {user}: {report['files_read']} files read ({report['bytes_read'] >> 20} MB), "
+            print(f"leak walk as {user}: {report['files_read']} files read ({report['bytes_read'] >> 20} MB; "
+                  f"{report['verified']} of them third-party files checked against their wheel's RECORD), "
                   f"{report['proc_read']} /proc entries, {report['listed_only']} unchanged files listed only, "
                   f"{report['refused']} refused; machine findings outside the class: "
                   f"{[f['path'] for f in report['machine_findings']][:5]}")
@@ -552,6 +573,12 @@ def test_the_class_refuses_to_start_while_the_checkout_is_readable(round_trip):
     assert "refusing to start the class" in round_trip["refused_start"] and "chmod go-rwx" in round_trip["refused_start"]
     assert round_trip["users_after_refusal"] == []
     assert round_trip["repo_mode_after"] & 0o005 == 0o005, "the checkout's mode was given back"
+
+
+def test_the_class_checks_as_each_student_that_private_folders_stay_closed(round_trip):
+    """Does the check the class makes as each student (runuser, the kernel's own answer) catch a private
+    folder opened to others?"""
+    assert "can open" in round_trip["probe"] and str(round_trip["settings"].grading_dir) in round_trip["probe"]
 
 
 def test_the_hub_releases_what_course_release_releases(round_trip):
@@ -628,11 +655,12 @@ def test_worked_solutions_follow_the_feedback(round_trip):
 
 def test_the_printed_commands_are_complete(round_trip):
     """Are the printed commands absolute, with the venv's `course`, --jobs, and every folder they need?"""
-    commands, printed = round_trip["commands"], round_trip["help"]
+    commands = round_trip["commands"]
     course = str(Path(sys.executable).with_name("course"))
     scratch = f"TMPDIR={round_trip['settings'].scratch_dir}"
+    assert printed_commands(round_trip["help"]) == {argv[3]: argv for argv in commands.values()}
     for name, argv in commands.items():
-        assert argv[:3] == ["env", scratch, course] and " ".join(argv) in printed, name
+        assert argv[:3] == ["env", scratch, course], name
     assert commands["grade"][-2:] == ["--jobs", "2"]
     assert commands["feedback"][3:5] == ["feedback", "release"]
 
