@@ -195,6 +195,9 @@ for root in spec["full"]:
             continue
         site = os.path.dirname(os.path.dirname(listing))
         try:
+            owner = os.stat(listing)
+            if owner.st_uid != 0 or owner.st_mode & 0o022:  # a RECORD another account could have written
+                continue
             with open(listing, encoding="utf-8") as f:
                 for row in f:
                     parts = row.rstrip("\n").rsplit(",", 2)
