@@ -147,12 +147,8 @@ def check_hidden(notebook: Path, *, limits: Limits = Limits()) -> list[TestResul
     if os.environ.get("COURSE_HIDDEN_CHECKS", "on").lower() in ("off", "0", "no"):
         raise CourseError("hidden checks are turned off for this class: they run at grading")
     notebook = Path(notebook)
+    lesson_nb = _lesson_with_hidden_tests(notebook)
     lesson = notebook.parent.name
-    _hidden_tests_here(lesson)
-    sources = lessons_mod.source_notebooks(lesson) if lesson in lessons_mod.all_lessons() else []
-    if not sources:
-        raise CourseError(f"{notebook} is not in a lesson folder (expected .../<lesson>/{notebook.name})")
-    lesson_nb = nbformat.read(sources[0], as_version=4)
     secret = hidden_lines(c.source for c in lesson_nb.cells if c.cell_type == "code")
     for cell in lesson_nb.cells:
         if is_solution(cell):  # the reference solution never runs here: a stub in its place
@@ -183,14 +179,31 @@ def check_hidden(notebook: Path, *, limits: Limits = Limits()) -> list[TestResul
     return results
 
 
-def _hidden_tests_here(lesson: str) -> None:
-    """Refuse clearly where the hidden tests are not on this machine (a class hub never has them)."""
-    from . import lessons as lessons_mod
+def _lesson_with_hidden_tests(notebook: Path):
+    """The lesson's notebook with its hidden tests: the source where this machine has it (a learner's
+    checkout), else the hidden-checks file the instructor released beside the notebook (a class);
+    refused clearly where neither is here (a class hub never has the source)."""
+    import nbformat
 
+    from . import lessons as lessons_mod
+    from .release import HIDDEN_CHECKS_FILE
+
+    lesson = notebook.parent.name
+    released = notebook.parent / HIDDEN_CHECKS_FILE
     if not lessons_mod.NOTEBOOKS.is_dir():
-        raise CourseError(f"`course check --hidden` needs the course's source notebooks, which are not on "
-                          f"this machine (on a class hub students never get them): {lesson}'s hidden tests "
-                          "run when your hand-in is graded")
+        if not released.is_file():
+            raise CourseError(f"`course check --hidden` needs the course's source notebooks or the hidden checks "
+                              f"your instructor releases with a lesson, and neither is here: hidden checks are "
+                              f"turned off for {lesson} in this class; its hidden tests run when your hand-in "
+                              "is graded")
+        try:
+            return nbformat.reads(released.read_text(encoding="utf-8"), as_version=4)
+        except (OSError, ValueError) as exc:
+            raise CourseError(f"{released} is not usable ({type(exc).__name__}): fetch {lesson} again")
+    sources = lessons_mod.source_notebooks(lesson) if lesson in lessons_mod.all_lessons() else []
+    if not sources:
+        raise CourseError(f"{notebook} is not in a lesson folder (expected .../<lesson>/{notebook.name})")
+    return nbformat.read(sources[0], as_version=4)
 
 
 def record_progress(notebook: Path, results: list[TestResult], *, hidden: bool) -> str:

@@ -74,6 +74,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace lesson folders that already exist")
     p.add_argument("--no-hints", action="append", default=[], metavar="LESSON",
                    help="release this lesson without its hints (repeatable; `all`: every lesson)")
+    p.add_argument("--hidden-checks", action="append", default=[], metavar="LESSON",
+                   help="release this lesson's hidden tests for `course check --hidden` (repeatable; "
+                        "students can then read them: for self-study, not for a graded lesson)")
 
     p = add("grade", "Autograde every submission in SUBMISSIONS and write grades and feedback.")
     p.add_argument("submissions", type=Path, metavar="SUBMISSIONS")
@@ -166,7 +169,8 @@ def _dispatch(args) -> int:
         return 0
     if args.command == "release":
         from .release import release
-        written = release(args.lessons, out=args.out, force=args.force, no_hints=args.no_hints)
+        written = release(args.lessons, out=args.out, force=args.force, no_hints=args.no_hints,
+                          hidden_checks=args.hidden_checks)
         for path in written:
             print(f"released {path}")
         if not written:

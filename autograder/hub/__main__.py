@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
                     "PostgreSQL gradebook and demo accounts, until Ctrl-C. Needs root.",
         epilog="example:\n  python -m autograder.hub --students 3 --port 8000\n"
                "  python -m autograder.hub --no-hints 03 --no-hints 09   # those lessons' hints stay closed\n"
+               "  python -m autograder.hub --hidden-checks 02   # `course check --hidden` for lesson 02 (self-study)\n"
                "  python -m autograder.hub --build-venv            # CI: build the users' venv before the tests\n"
                "  python -m autograder.hub --lesson 06 --print-config   # only show the generated files",
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -46,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-dir", type=Path, default=None, help="folder for state and logs (default: a new temp dir)")
     parser.add_argument("--no-hints", action="append", default=[], metavar="LESSON",
                         help="release this lesson without its hints (repeatable; `all`: every lesson)")
+    parser.add_argument("--hidden-checks", action="append", default=[], metavar="LESSON",
+                        help="release this lesson's hidden tests so `course check --hidden` works for students "
+                             "(repeatable; they can then read those tests: for self-study, not a graded lesson)")
     parser.add_argument("--jobs", type=int, default=None,
                         help="workers in the printed grading command (default: this machine's cores)")
     parser.add_argument("--print-config", action="store_true", help="print the generated configuration and exit")
@@ -60,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         lessons = lessons_mod.resolve(args.lessons)
         hints_off = set(lessons) - set(hint_lessons(lessons, args.no_hints))
+        hidden_checks = set(lessons_mod.resolve(args.hidden_checks)) & set(lessons) if args.hidden_checks else set()
     except CourseError as exc:
         print(f"course hub: {exc}", file=sys.stderr)
         return 2
@@ -69,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = ClassSettings(run_dir=run_dir, instructor=f"{args.prefix}instructor",
                              students=[f"{args.prefix}student{n}" for n in range(1, args.students + 1)],
                              lessons=lessons, public_port=args.port, hints_off=hints_off,
+                             hidden_checks=hidden_checks,
                              **({"jobs": args.jobs} if args.jobs else {}))
     if args.print_config:
         print(jupyterhub_config_text(settings, HUB_VENV_CACHE / "KEY"))

@@ -271,7 +271,8 @@ class ClassHub:
         """The lessons through ``course release``'s own code, into the instructor's course folder.
 
         :func:`autograder.release.build_course` (self-study cells stripped, the
-        hints files of the lessons whose hints are on) runs here, with the
+        hints files of the lessons whose hints are on, the hidden-checks files
+        of the lessons the instructor chose) runs here, with the
         class's PostgreSQL as the gradebook; the folder is then the
         instructor's, and nbgrader's ``release_assignment``, run as the
         instructor, puts each lesson into the exchange.
@@ -280,7 +281,7 @@ class ClassHub:
 
         s = self.s
         root = s.course_root()
-        build_course(root, s.lessons, db_url=s.db_url, hints=s.hint_lessons)
+        build_course(root, s.lessons, db_url=s.db_url, hints=s.hint_lessons, hidden_checks=s.hidden_checks)
         run_bounded(["chown", "-R", f"{s.instructor}:{s.instructor}", str(root)], 60)
         root.chmod(0o700)
         for lesson in s.lessons:
@@ -411,7 +412,9 @@ class ClassHub:
             f"The class is running: open {s.url}/hub/login and log in as one of",
             *rows,
             f"Lessons released to the exchange: {', '.join(s.lessons)}"
-            + (f" (hints off for {', '.join(sorted(s.hints_off))})" if s.hints_off else ""),
+            + (f" (hints off for {', '.join(sorted(s.hints_off))})" if s.hints_off else "")
+            + (f" (hidden checks on for {', '.join(sorted(s.hidden_checks))}: those lessons' hidden tests "
+               "are readable by students)" if s.hidden_checks else ""),
             f"Gradebook: {s.db_url}",
             f"Configuration: {s.run_dir / 'jupyterhub_config.py'}, {s.run_dir / 'nbgrader_config.py'},",
             f"  and the instructor's {s.course_root().parent / '.jupyter' / 'nbgrader_config.py'}",

@@ -45,6 +45,8 @@ class ClassSettings:
     public_port: int = 0      # 0: any free port
     timeout: float = 120      # seconds any one start-up step may take
     hints_off: set[str] = field(default_factory=set)   # lessons released without their hints file
+    # Lessons whose hidden tests are released for `course check --hidden` (students can read them).
+    hidden_checks: set[str] = field(default_factory=set)
     jobs: int = field(default_factory=lambda: os.cpu_count() or 2)   # in the printed grading command
 
     def __post_init__(self):
@@ -168,8 +170,9 @@ c.Spawner.environment = {{
     "PYTHONPATH": "{s.course_code}",
     # nbgrader calls `alembic` from PATH; kernels run the same venv.
     "PATH": "{s.course_code / 'bin'}:{venv / 'bin'}:/usr/local/bin:/usr/bin:/bin",
-    # `course check --hidden` needs the hidden tests, which never reach a student here.
-    "COURSE_HIDDEN_CHECKS": "off",
+    # `course check --hidden` needs the hidden tests: off unless the instructor released some
+    # lessons' (their hidden-checks file); the others still refuse, lesson by lesson.
+    "COURSE_HIDDEN_CHECKS": "{'on' if s.hidden_checks else 'off'}",
     # Where `course solutions` finds worked solutions once the instructor released them.
     "COURSE_SOLUTIONS": "{s.solutions_dir}",
 }}
