@@ -49,6 +49,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.hub, pytest.mark.browser, pytest.mar
 LESSON = "06-networks"
 NOTEBOOK = f"{LESSON}/{LESSON}.ipynb"
 HINTS_OFF = {"03-race-conditions-and-locks", "09-semaphores-barriers-and-pools"}
+HIDDEN_CHECKS = {"02-creating-and-sleeping-threads"}   # its hidden tests released for `course check --hidden`
 LOCK_FILE = Path("/tmp/threads-sockets-hub-test.lock")
 LOCK_WAIT_S = 1500   # another run's class on this machine: wait for it, this long at most
 SCRATCH = [Path("/tmp"), Path("/var/tmp"), Path("/dev/shm")]
@@ -307,6 +308,7 @@ def _leak_walks(hub, users: list[str], *, since: float, exclude_own_home: bool, 
         reports[user] = report
     reports["secrets"] = {kind: sum(1 for _, k in secret.values() if k == kind)
                           for kind in ("hidden", "solution", "walkthrough", "hint")}
+    reports["hidden_lessons"] = sorted({lesson for lesson, kind in secret.values() if kind == "hidden"})
     reports["known"] = known
     return reports
 
@@ -348,7 +350,7 @@ def _round_trip() -> dict:
     run_dir = Path(tempfile.mkdtemp(prefix="course-hub-test-"))
     settings = hub_mod.ClassSettings(run_dir=run_dir, instructor=f"{prefix}teach", students=list(cases),
                                      lessons=lessons_mod.all_lessons(), timeout=180, hints_off=set(HINTS_OFF),
-                                     jobs=2)
+                                     hidden_checks=set(HIDDEN_CHECKS), jobs=2)
     seen: dict = {"cases": cases, "settings": settings, "timings": _Timings(), "sandbox": available()[0]}
     started = time.monotonic()
     hub = hub_mod.ClassHub(settings, log=lambda *a: None)
@@ -389,14 +391,14 @@ def _round_trip() -> dict:
                 list(pool.map(log_in, users.values()))
             seen["timings"]["log_in_and_start_servers"] = round(time.monotonic() - mark, 2)
             for student in cases:
-                for lesson in (LESSON, *sorted(HINTS_OFF)):
+                for lesson in (LESSON, *sorted(HINTS_OFF), *sorted(HIDDEN_CHECKS)):
                     fetched = users[student].assignment("fetch", settings.course_id, lesson)
                     assert fetched["success"], fetched
 
             # One release path: the hub's lessons against `course release`'s, every lesson.
             mark = time.monotonic()
             with tempfile.TemporaryDirectory(prefix="course-release-") as out:
-                release(out=Path(out), no_hints=sorted(HINTS_OFF))
+                release(out=Path(out), no_hints=sorted(HINTS_OFF), hidden_checks=sorted(HIDDEN_CHECKS))
                 seen["release_differences"] = _compare_releases(settings.exchange / settings.course_id / "outbound",
                                                                 Path(out), settings.lessons)
             seen["timings"]["compare_releases"] = round(time.monotonic() - mark, 2)
@@ -417,6 +419,8 @@ def _round_trip() -> dict:
             seen["hint"] = as_student(bob, "course", "hint", "06", "1")
             seen["hint_off"] = as_student(bob, "course", "hint", "03", "1")
             seen["check_hidden"] = as_student(bob, "course", "check", "--hidden", NOTEBOOK)
+            checked = sorted(HIDDEN_CHECKS)[0]
+            seen["check_hidden_on"] = as_student(bob, "course", "check", "--hidden", f"{checked}/{checked}.ipynb")
             seen["progress"] = as_student(bob, "course", "progress")
 
             mark = time.monotonic()
@@ -512,7 +516,7 @@ def _round_trip() -> dict:
     seen["after"] = _leftovers(seen.get("pids", {}), uids, [settings.instructor, *cases], settings)
     print("hub round trip timings (s):", seen["timings"])
     for user, report in [*seen.get("leaks", {}).items(), *seen.get("leaks_after", {}).items()]:
-        if user not in ("secrets", "known"):
+        if user not in ("secrets", "known", "hidden_lessons"):
             print(f"leak walk as {user}: {report['files_read']} files read ({report['bytes_read'] >> 20} MB; "
                   f"{report['verified']} of them third-party files checked against their wheel's RECORD), "
                   f"{report['proc_read']} /proc entries, {report['listed_only']} unchanged files listed only, "
@@ -610,7 +614,8 @@ def test_no_student_account_can_read_an_answer(round_trip):
 def test_grading_and_feedback_leave_nothing_readable_outside_a_students_home(round_trip):
     """After collecting, grading and releasing feedback, can a student read anything secret outside
     their own home (which holds their own work)?"""
-    report = next(r for user, r in round_trip["leaks_after"].items() if user != "secrets")
+    report = next(r for user, r in round_trip["leaks_after"].items()
+                  if user not in ("secrets", "hidden_lessons"))
     assert report["proc_read"] > 10
     assert report["files_read"] > 20_000
     assert [(f["path"], f["what"][:3]) for f in report["class_findings"]] == []
@@ -640,6 +645,18 @@ def test_course_hint_works_in_a_students_server_unless_turned_off(round_trip):
     assert progress.returncode == 0 and LESSON in progress.stdout, progress.stderr
     hidden = round_trip["check_hidden"]
     assert hidden.returncode == 2 and "turned off" in hidden.stderr and "Traceback" not in hidden.stderr
+
+
+def test_course_check_hidden_works_only_for_the_lessons_the_instructor_chose(round_trip):
+    """In a student's server, does `course check --hidden` run the hidden tests of the lesson released
+    with --hidden-checks (the fetched, unsolved notebook: not attempted), while lesson 06 refuses?"""
+    on = round_trip["check_hidden_on"]
+    assert on.returncode == 1 and "All tests (hidden ones included)" in on.stdout, on.stdout + on.stderr
+    assert "TODO" in on.stdout and "Traceback" not in on.stderr
+    assert "turned off for 06-networks" in round_trip["check_hidden"].stderr
+    # Those hidden tests are released, so the leak walk does not count them as secrets; the others are.
+    hidden_lessons = round_trip["leaks"]["hidden_lessons"]
+    assert not HIDDEN_CHECKS & set(hidden_lessons) and LESSON in hidden_lessons
 
 
 def test_worked_solutions_follow_the_feedback(round_trip):
