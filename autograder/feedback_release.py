@@ -24,7 +24,8 @@ from pathlib import Path
 from .config import COURSE_ID
 from .lessons import CourseError
 
-__all__ = ["Released", "stage_feedback", "release_to_exchange", "released_students", "feedback_release"]
+__all__ = ["Released", "stage_feedback", "release_to_exchange", "released_students", "awaiting_feedback",
+           "feedback_release"]
 
 SECRET_FILES = ("timestamp.txt", "submission_secret.txt")
 
@@ -125,6 +126,17 @@ def released_students(course: Path, exchange: Path, lesson: str, course_id: str 
         if pages and all((outbound / f"{notebook_hash(secret=secret, notebook_id=p)}.html").is_file() for p in pages):
             found.append(staged.parent.name)
     return found
+
+
+def awaiting_feedback(course: Path, exchange: Path, lesson: str, course_id: str = COURSE_ID) -> list[str]:
+    """The students who handed ``lesson`` in through the exchange and whose feedback is not there yet.
+
+    A hand-in from elsewhere (a ZIP, no ``submission_secret.txt``) never gets its feedback through
+    the exchange, so it is not waited for.
+    """
+    released = set(released_students(course, exchange, lesson, course_id))
+    return sorted(folder.parent.name for folder in Path(course).glob(f"submitted/*/{lesson}")
+                  if (folder / "submission_secret.txt").is_file() and folder.parent.name not in released)
 
 
 def feedback_release(graded: Path, *, course: Path, exchange: Path, lessons: list[str] | None = None,

@@ -94,17 +94,17 @@ def release_solutions(lessons: list[str], *, course: Path, exchange: Path, cours
     """For a class: put each lesson's worked solutions into ``exchange/<course>/solutions/<lesson>/``.
 
     Refused for a lesson whose feedback is not in the exchange yet
-    (``course feedback release``): the walkthroughs explain the tests, so they
+    (``course feedback release``), or not yet for every student who handed
+    it in through the exchange: the walkthroughs explain the tests, so they
     follow the grading, never precede it. Releasing again replaces the file.
     """
     from .config import COURSE_ID
-    from .feedback_release import released_students
 
     course_id = course_id or COURSE_ID
     chosen = lessons_mod.resolve(lessons)
-    waiting = [lesson for lesson in chosen if not released_students(course, exchange, lesson, course_id)]
+    waiting = [why for why in (_feedback_missing(course, exchange, lesson, course_id) for lesson in chosen) if why]
     if waiting:
-        raise CourseError(f"the feedback of {', '.join(waiting)} is not released yet; worked solutions follow "
+        raise CourseError(f"the feedback of {'; '.join(waiting)} is not released yet; worked solutions follow "
                           "it: run `course feedback release` first (nothing was released)")
     written = []
     for lesson in chosen:
@@ -120,6 +120,16 @@ def release_solutions(lessons: list[str], *, course: Path, exchange: Path, cours
             os.replace(staged, folder / made.name)
         written.append(folder / made.name)
     return written
+
+
+def _feedback_missing(course: Path, exchange: Path, lesson: str, course_id: str) -> str:
+    """Why ``lesson``'s walkthroughs must wait ("" when its feedback is out for everyone it can reach)."""
+    from .feedback_release import awaiting_feedback, released_students
+
+    if not released_students(course, exchange, lesson, course_id):
+        return lesson
+    waiting = awaiting_feedback(course, exchange, lesson, course_id)
+    return f"{lesson} (for {', '.join(waiting)})" if waiting else ""
 
 
 def released_solutions(lessons: list[str] | None, *, out: Path, work: Path | None = None,

@@ -158,3 +158,23 @@ def test_a_folder_is_open_to_others_only_when_every_folder_above_lets_them_in(tm
     checkout.chmod(0o755)
     (tmp_path / "outer").chmod(0o700)
     assert open_to_others(checkout) is False
+
+
+def test_worked_solutions_wait_for_every_student_handed_in_through_the_exchange(class_folders):
+    """With one exchange hand-in still without its feedback (carol's, not graded yet), are the worked
+    solutions refused, naming her, and released once her feedback is out too?"""
+    c = class_folders
+    carol = c["course"] / "submitted" / "carol" / LESSON
+    shutil.copytree(c["course"] / "submitted" / "alice" / LESSON, carol)
+    (carol / "submission_secret.txt").write_text("an0ther")
+    feedback_release(c["graded"], course=c["course"], exchange=c["exchange"])  # alice's only
+    publish = ("solutions", "01", "--exchange", str(c["exchange"]), "--course", str(c["course"]))
+    refused = run_course(*publish, notebooks=MINI_COURSE)
+    assert refused.returncode == 2 and "for carol" in refused.stderr and "not released yet" in refused.stderr
+    assert not (c["exchange"] / COURSE_ID / "solutions").exists()
+    page = c["graded"] / "feedback" / "carol" / LESSON / f"{LESSON}.html"
+    page.parent.mkdir(parents=True)
+    page.write_text("<html>feedback for carol</html>")
+    feedback_release(c["graded"], course=c["course"], exchange=c["exchange"])
+    published = run_course(*publish, notebooks=MINI_COURSE)
+    assert published.returncode == 0, published.stderr
