@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 # jupyter refuses to run as root without this flag (containers, CI).
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: lab test release venv hub clean lock
+.PHONY: lab test release venv hub clean lock mutants
 
 venv: $(VENV)/.installed
 
@@ -39,6 +39,12 @@ lab: release
 
 test: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Every mutant of every exercise's reference solution, graded as a class is graded (sandboxed,
+# a batch per lesson): writes build/mutants/ and the table in README.md. A benchmark-like job (42 min for
+# 567 mutants on 2 shared cores); `make test` grades a fixed sample (tests/mutation/test_mutants.py).
+mutants: venv
+	$(BIN)/python -m tests.mutation.run --jobs 2 --readme
 
 # A single-host class (needs root): JupyterHub, PostgreSQL, nbgrader's exchange, demo accounts.
 HUB_ARGS ?=

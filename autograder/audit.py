@@ -1,16 +1,21 @@
-"""The grader's end of the judge kernel's audit trail (see :mod:`course_lib.judge`).
+"""The grader's end of the judge kernel's private channel (see :mod:`course_lib.judge`).
 
 :class:`JudgeKernelManager` is a jupyter_client ``AsyncKernelManager`` that
 starts every kernel as ``python -P -m course_lib.judge`` and listens, before
 the kernel starts, on a Unix socket the kernel's trusted start-up code
-connects to. :class:`AuditChannel` collects what arrives: the kernel's hello,
-then one JSON line per watched audit event. Three things are held against
-the submission, and reported as incidents by ``autograder.execute``:
+connects to. :class:`JudgeChannel` holds that connection: it answers the
+kernel's hello with the set-up message (a fresh signing key and every
+test's source), checks the signature of every line the kernel sends after
+it, and sorts what arrives — audit events, check failures, integrity
+reports, and the replies to the requests :meth:`JudgeChannel.request` sends
+(run a test, call a function). Held against the submission, and reported
+as incidents by ``autograder.execute``:
 
 * an event raised with a solution cell on the stack (the caller decides,
   from the cells' file names, which cells are solution cells);
-* the connection ending while the kernel still runs (student code closed
-  the descriptor), or a second connection (student code dialling in);
+* a line not signed with the kernel's key (something in the kernel wrote
+  on the channel), the connection ending while the kernel still runs
+  (student code closed the descriptor), or a second connection;
 * no hello at all from a kernel that ran cells (the trusted start-up was
   bypassed) — reported as a grading error, not held against the student.
 
@@ -20,15 +25,20 @@ sends past ipykernel) go to a pipe that :class:`CappedLog` drains: the first
 escaped, the rest is counted and dropped, so a flood can neither fill the
 host's disk nor block the kernel.
 
-Methods for the caller: ``km.audit.events``, ``km.audit.cut``, ``km.audit.hellos``.
-``shutting_down`` (set by jupyter_client before it stops a kernel) tells an
-expected end of the connection from a cut one.
+Methods for the caller: ``km.channel.request(...)``, ``.events``, ``.checks``,
+``.integrity``, ``.cut``, ``.hellos``. ``shutting_down`` (set by
+jupyter_client before it stops a kernel) tells an expected end of the
+connection from a cut one.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import itertools
 import json
 import os
+import secrets
 import socket
 import sys
 import tempfile
@@ -37,43 +47,57 @@ import time
 from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
-from traitlets import Bool, Unicode
+from traitlets import Bool, Integer, Unicode
 
-__all__ = ["AuditChannel", "JudgeKernelManager", "judge_command"]
+__all__ = ["JudgeChannel", "JudgeKernelManager", "judge_command", "ChannelClosed"]
 
 LAUNCHER = "ipykernel_launcher"
 LOG_BYTES = 64 * 1024
-MAX_LINE = 4096
+MAX_LINE = 4 << 20
 GRACE_S = 3.0  # a kernel that dies closes the channel as it exits; its exit shows well within this
 
 
-def judge_command(kernel_cmd: list[str], audit_socket: str, python: str | None = None) -> list[str]:
+class ChannelClosed(ConnectionError):
+    """The judge kernel's channel ended (the kernel died or was stopped) before a reply came."""
+
+
+def judge_command(kernel_cmd: list[str], channel_socket: str, python: str | None = None) -> list[str]:
     """``kernel_cmd`` (``python -m ipykernel_launcher -f F``) started through the judge, safe-path."""
     if LAUNCHER not in kernel_cmd or kernel_cmd[kernel_cmd.index(LAUNCHER) - 1] != "-m":
         raise RuntimeError(f"not an ipykernel command, so the judge cannot start it: {kernel_cmd}")
     at = kernel_cmd.index(LAUNCHER)
     return ([python or kernel_cmd[0], "-P"] + kernel_cmd[1:at - 1]
-            + ["-m", "course_lib.judge", "--audit-socket", audit_socket] + kernel_cmd[at + 1:])
+            + ["-m", "course_lib.judge", "--channel", channel_socket] + kernel_cmd[at + 1:])
 
 
-class AuditChannel:
-    """A listening Unix socket and the thread that reads the kernel's audit lines.
+class JudgeChannel:
+    """A listening Unix socket, the kernel's connection to it, and the thread that reads it.
 
-    One connection per kernel start is expected (``expect()`` before each
-    start). The thread is a daemon that ends when ``close()`` closes the
-    listener; ``close()`` joins it.
+    One connection per kernel start is expected (``expect(tests)`` before
+    each start). The threads are daemons that end when ``close()`` closes
+    the listener and the connection; ``close()`` joins them.
     """
 
     def __init__(self, folder: Path, stopping, exited):
         self.path = str(Path(folder) / "audit.sock")
-        self.events: list[dict] = []
-        self.cut: list[str] = []       # why the channel was cut or abused
+        self.events: list[dict] = []      # audit events
+        self.checks: list[dict] = []      # CheckFailed reports: {"request", "test", "message", "line"}
+        self.integrity: list[dict] = []   # protected modules found changed: {"integrity", "test", "where"}
+        self.cut: list[str] = []          # why the channel was cut or abused
         self.hellos = 0
-        self._stopping = stopping      # () -> bool: has the grader begun to stop the kernel?
-        self._exited = exited          # () -> bool: has the kernel process ended?
-        self._expected = 0             # connections still to come (one per kernel start)
-        self.generation = 0            # kernel starts so far: a reader only speaks for its own kernel
-        self._lock = threading.Lock()  # guards the lists above; taken by the reader threads
+        self.ready = threading.Event()    # set by the reader when the kernel says its runner is serving
+        self.seccomp = False              # did the kernel load its no-process filter?
+        self._stopping = stopping         # () -> bool: has the grader begun to stop the kernel?
+        self._exited = exited             # () -> bool: has the kernel process ended?
+        self._expected = 0                # connections still to come (one per kernel start)
+        self._tests: dict = {}
+        self.generation = 0               # kernel starts so far: a reader only speaks for its own kernel
+        self._lock = threading.Lock()     # guards the lists above and the pending replies; taken by readers
+        self._pending: dict[int, dict] = {}
+        self._replied = threading.Condition(self._lock)  # notified by a reader when a reply arrives
+        self._ids = itertools.count(1)
+        self._conn: socket.socket | None = None
+        self._key = b""
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._listener.bind(self.path)
         self._listener.listen(4)
@@ -81,10 +105,16 @@ class AuditChannel:
         self._accepter = threading.Thread(target=self._accept, name="audit-accept", daemon=True)
         self._accepter.start()
 
-    def expect(self) -> None:
+    def expect(self, tests: dict | None = None) -> None:
+        """The next connection is a new kernel's: its tests are ``tests`` (grade id -> source)."""
         with self._lock:
             self._expected = 1
             self.generation += 1
+            self._tests = dict(tests or {})
+            self.ready.clear()
+            for slot in self._pending.values():
+                slot.setdefault("closed", True)
+            self._replied.notify_all()
 
     def _accept(self) -> None:
         while True:
@@ -96,7 +126,7 @@ class AuditChannel:
                 wanted = self._expected > 0
                 self._expected = 0
             if not wanted:
-                self._note("a second connection to the audit channel (code in the kernel dialled in)")
+                self._note("a second connection to the judge's channel (code in the kernel dialled in)")
                 conn.close()
                 continue
             reader = threading.Thread(target=self._read, args=(conn, self.generation),
@@ -106,6 +136,7 @@ class AuditChannel:
 
     def _read(self, conn: socket.socket, generation: int) -> None:
         buffer = b""
+        greeted = False
         with conn:
             while True:
                 try:
@@ -117,10 +148,110 @@ class AuditChannel:
                 buffer += chunk
                 while b"\n" in buffer:
                     line, buffer = buffer.split(b"\n", 1)
-                    self._take(line[:MAX_LINE])
+                    if not greeted:
+                        greeted = self._greet(conn, line, generation)
+                    else:
+                        self._take(line, generation)
                 if len(buffer) > MAX_LINE:
+                    self._note("the judge's channel carried a line longer than any the judge sends")
                     buffer = b""
+        with self._lock:
+            if self.generation == generation:
+                self._conn = None
+                for slot in self._pending.values():
+                    slot.setdefault("closed", True)
+                self._replied.notify_all()
         self._ended(generation)
+
+    def _greet(self, conn: socket.socket, line: bytes, generation: int) -> bool:
+        """The kernel's hello: answer with a fresh key and the tests (before any cell runs)."""
+        try:
+            hello = json.loads(line)
+        except ValueError:
+            hello = None
+        if not isinstance(hello, dict) or "hello" not in hello:
+            self._note("the judge's channel did not start with the judge's hello")
+            return False
+        key = secrets.token_bytes(32)
+        with self._lock:
+            self.hellos += 1
+            tests = self._tests
+        setup = json.dumps({"key": key.hex(), "tests": tests}) + "\n"
+        try:
+            conn.sendall(setup.encode("utf-8"))
+        except OSError:
+            return True
+        with self._lock:
+            if self.generation == generation:
+                self._conn, self._key = conn, key
+        return True
+
+    def _take(self, line: bytes, generation: int) -> None:
+        mac, _, text = line.partition(b" ")
+        with self._lock:
+            key = self._key if self.generation == generation else b""
+        expected = hmac.new(key, text, hashlib.sha256).hexdigest().encode()
+        if not key or not hmac.compare_digest(mac, expected):
+            self._note("a line on the judge's channel was not signed by the judge (code in the kernel wrote on it)")
+            return
+        try:
+            message = json.loads(text)
+        except ValueError:
+            return
+        if not isinstance(message, dict):
+            return
+        with self._lock:
+            if "event" in message:
+                self.events.append(message)
+            elif "check" in message:
+                self.checks.append(message)
+            elif "integrity" in message:
+                self.integrity.append(message)
+            elif "ready" in message:
+                self.seccomp = bool(message.get("seccomp"))
+                self.ready.set()
+            elif "reply" in message:
+                slot = self._pending.get(message.get("reply"))
+                if slot is not None:
+                    slot["answer"] = message
+                    self._replied.notify_all()
+
+    def request(self, message: dict, timeout: float) -> dict:
+        """Send ``message`` to the kernel's runner and wait at most ``timeout`` s for its reply.
+
+        Raises :class:`ChannelClosed` if the kernel's channel ends first and
+        :class:`TimeoutError` if no reply came in time.
+        """
+        self.ready.wait(min(timeout, 30))
+        with self._lock:
+            conn = self._conn
+            ident = next(self._ids)
+            slot: dict = {}
+            self._pending[ident] = slot
+        try:
+            if conn is None:
+                raise ChannelClosed("the judge kernel's channel is not open")
+            try:
+                conn.sendall((json.dumps({**message, "id": ident}) + "\n").encode("utf-8"))
+            except OSError as error:
+                raise ChannelClosed(f"the judge kernel's channel ended: {error}") from None
+            deadline = time.monotonic() + timeout
+            with self._lock:
+                while "answer" not in slot and "closed" not in slot:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise TimeoutError(f"no reply from the judge kernel within {timeout:g} s")
+                    self._replied.wait(left)
+                if "answer" in slot:
+                    return slot["answer"]
+            raise ChannelClosed("the judge kernel's channel ended before it replied")
+        finally:
+            with self._lock:
+                self._pending.pop(ident, None)
+
+    def checks_for(self, ident: int) -> list[dict]:
+        with self._lock:
+            return [c for c in self.checks if c.get("request") == ident]
 
     def _ended(self, generation: int) -> None:
         """The connection ended: expected when the grader stops the kernel or it dies, not otherwise.
@@ -140,19 +271,7 @@ class AuditChannel:
             if self._exited():
                 return
             time.sleep(0.02)
-        self._note("the audit channel was closed while the kernel kept running")
-
-    def _take(self, line: bytes) -> None:
-        try:
-            message = json.loads(line)
-        except ValueError:
-            self._note("the audit channel carried something that is not an audit line")
-            return
-        with self._lock:
-            if "hello" in message:
-                self.hellos += 1
-            elif isinstance(message, dict) and "event" in message:
-                self.events.append(message)
+        self._note("the judge's channel was closed while the kernel kept running")
 
     def _note(self, why: str) -> None:
         with self._lock:
@@ -165,6 +284,13 @@ class AuditChannel:
         except OSError:
             pass
         self._listener.close()
+        with self._lock:
+            conn = self._conn
+        if conn is not None:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         self._accepter.join(5)
         for reader in self._threads:
             reader.join(GRACE_S + 2)
@@ -232,11 +358,14 @@ class CappedLog:
 class JudgeKernelManager(AsyncKernelManager):
     """Kernels started through :mod:`course_lib.judge`, with their audit channel open first."""
 
-    audit_dir = Unicode("", help="Folder for the audit socket (default: a fresh temporary folder).").tag(config=True)
+    audit_dir = Unicode("", help="Folder for the judge's channel socket (default: a fresh temporary folder).").tag(
+        config=True)
     allow_processes = Bool(True, help="May solution code start processes? (False: reported as tampering)").tag(
         config=True)
     peer = Bool(False, help="Judge the tests' peer checks here (autograder.peer), through a relay "
                             "the kernel starts first.").tag(config=True)
+    niceness = Integer(0, help="Start the kernel at this nice level (a kernel started ahead waits at 10, so "
+                               "it never slows the submission being graded)").tag(config=True)
 
     def _audit_folder(self) -> Path:
         if self.audit_dir:
@@ -250,14 +379,16 @@ class JudgeKernelManager(AsyncKernelManager):
 
     async def _async_pre_start_kernel(self, **kw):  # type: ignore[override]
         if getattr(self, "audit", None) is None:
-            self.audit = AuditChannel(self._audit_folder(), lambda: self.shutting_down, self._kernel_exited)
-        self.audit.expect()
+            self.audit = JudgeChannel(self._audit_folder(), lambda: self.shutting_down, self._kernel_exited)
+        self.audit.expect(getattr(self, "judge_tests", None))
         if self.peer and getattr(self, "peer_service", None) is None:
             from .peer import PeerService
 
             folder = Path(self.audit.path).parent
             self.peer_service = PeerService(folder, str(folder / "relay.sock"))
         cmd, kw = await super()._async_pre_start_kernel(**kw)
+        if self.niceness > 0:
+            cmd = ["nice", "-n", str(self.niceness), *cmd]
         env = dict(kw.get("env") or os.environ)
         env.update(self.judge_env())
         kw["env"] = env
@@ -302,10 +433,10 @@ class JudgeKernelManager(AsyncKernelManager):
             self.peer_service = None
         if not restart and getattr(self, "audit", None) is not None:
             self.audit.close()
-            own = getattr(self, "_own_audit_dir", None)
-            if own:
-                import shutil
+            import shutil
 
-                shutil.rmtree(own, ignore_errors=True)
+            for own in (getattr(self, "_own_audit_dir", None), getattr(self, "warm_scratch", None)):
+                if own:
+                    shutil.rmtree(own, ignore_errors=True)
 
     cleanup_resources = _async_cleanup_resources

@@ -15,6 +15,11 @@ code does to the interpreter. After the run, every reported event that has
 one of the notebook's *solution* cells on its stack becomes a ``tampered``
 incident naming the cell and the line; the grader withholds the points.
 
+Test cells are not executed as cells: :mod:`autograder.referee` has the
+kernel's trusted runner run each one (or runs it here, with data), and the
+cell gets the outputs of that verdict. Solution and lesson cells run as
+ordinary cells.
+
 Every incident is recorded in ``resources["incidents"]`` and, when
 ``incident_file`` is set, appended to that file as JSON lines, which is how
 the grading worker learns a row's status (timeout, kernel_died).
@@ -30,6 +35,8 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.v4 import new_code_cell, new_output
 from nbgrader.preprocessors import Execute
 from traitlets import Integer, Unicode
+
+from . import referee
 
 
 __all__ = ["ERROR_CHARS", "CAPPED_MESSAGES", "solution_cells_by_file", "BoundedExecute"]
@@ -64,6 +71,10 @@ class BoundedExecute(Execute):
     incident_file = Unicode(
         "", help="Append incidents (timeouts, dead kernels) here as JSON lines."
     ).tag(config=True)
+    prestart_lesson = Unicode(
+        "", help="Start, while this notebook runs, the judge kernel the next submission of this lesson "
+                 "will take (autograder.warm); empty: never."
+    ).tag(config=True)
 
     def __init__(self, *args, **kwargs):
         from .audit import JudgeKernelManager
@@ -72,8 +83,22 @@ class BoundedExecute(Execute):
         super().__init__(*args, **kwargs)
 
     def create_kernel_manager(self):
-        self._judge_km = super().create_kernel_manager()
-        return self._judge_km
+        from . import warm
+
+        tests = getattr(self, "_kernel_tests", {})
+        km = warm.take(self.kernel_manager_class, tests)  # started ahead for this lesson, if one waits
+        if km is None:
+            km = super().create_kernel_manager()
+            km.judge_tests = tests
+        else:
+            self.km = km
+        self._judge_km = km
+        if self.prestart_lesson:
+            from .sandbox import SandboxKernelManager
+
+            warm.prepare(self.kernel_manager_class, self.config, tests, lesson=self.prestart_lesson,
+                         sandboxed=issubclass(self.kernel_manager_class, SandboxKernelManager))
+        return km
 
     def preprocess(self, nb, resources=None, km=None):
         self._judge_km = None
@@ -91,6 +116,10 @@ class BoundedExecute(Execute):
                 "get() without a timeout, or a recv() that waits for data that never comes."
             ],
         }
+        self._plans = referee.plan_tests(nb)
+        self._kernel_tests = {g: p.source for g, p in self._plans.items() if not p.here}
+        self._here_namespace: dict = {}
+        self._test_count = 0
         # A last, silent cell: its start is the audit's final integrity check (see course_lib.judge).
         nb.cells.append(new_code_cell("pass", metadata={"tags": [FINAL_CHECK_TAG]}))
         try:
@@ -117,6 +146,16 @@ class BoundedExecute(Execute):
         service = getattr(self._judge_km, "peer_service", None)
         if service is not None:
             service.cell = grade_id
+        plan = self._plans.get(grade_id) if cell.metadata.get("nbgrader", {}).get("grade") else None
+        if plan is not None:
+            try:
+                self._judge_test(cell, plan)
+            finally:
+                if service is not None:
+                    service.cell = None
+            if service is not None:
+                self._judge_by_peer(cell, grade_id, service)
+            return cell, resources
         try:
             cell, resources = super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
@@ -144,6 +183,43 @@ class BoundedExecute(Execute):
         if service is not None:
             self._judge_by_peer(cell, grade_id, service)
         return cell, resources
+
+    def _judge_test(self, cell, plan) -> None:
+        """Have the referee judge one test cell; its outputs are the verdict's."""
+        channel = getattr(self._judge_km, "audit", None)
+        if channel is None:
+            raise RuntimeError("test cells need a judge kernel (autograder.audit.JudgeKernelManager)")
+        try:
+            if plan.here:
+                verdict = referee.judge_here(channel, plan, self.timeout, self._here_namespace)
+            else:
+                verdict = referee.judge_in_kernel(channel, plan, self.timeout)
+        except Exception as error:  # the grader's own fault: this test scores 0, the rest is graded
+            self.log.exception("the referee failed on %s", plan.grade_id)
+            verdict = referee.Verdict(plan.grade_id, "failed", "GradingError",
+                                      f"the grader could not judge this test ({type(error).__name__}: {error})")
+            self._incidents.append({"kind": "grading_error", "cell": plan.grade_id,
+                                    "message": f"the grader could not judge this test: {type(error).__name__}: "
+                                               f"{str(error)[:200]}"})
+        self._test_count += 1
+        cell.execution_count = self._test_count
+        cell.outputs = referee.outputs(verdict)
+        cell.metadata.setdefault("course", {})["verdict"] = referee.verdict_metadata(verdict)
+        if verdict.status == "interrupted":
+            self._incidents.append({"kind": "timeout", "cell": plan.grade_id,
+                                    "message": f"interrupted after {self.timeout} s"})
+        elif verdict.status == "timeout":
+            self._incidents.append({"kind": "timeout", "cell": plan.grade_id,
+                                    "message": f"did not finish within {self.timeout} s and ignored the "
+                                               "interrupt; the grader replaced the kernel, re-ran the cells "
+                                               "before this one and went on"})
+            self._restart_and_replay()
+        elif verdict.status == "kernel_died":
+            self._incidents.append({"kind": "kernel_died", "cell": plan.grade_id,
+                                    "message": "the kernel died while running this test (os._exit, exit(), a "
+                                               "crash or too much memory); the grader started a fresh kernel, "
+                                               "re-ran the cells before this one and went on"})
+            self._restart_and_replay()
 
     def _judge_by_peer(self, cell, grade_id: str, service) -> None:
         """A test that asks the peer passes only if the grader's own verdicts agree (see autograder.peer)."""
@@ -191,6 +267,13 @@ class BoundedExecute(Execute):
                 seen.add(("integrity", event.get("detail")))
                 self._incidents.append({"kind": "tampered", "cell": None,
                                         "message": f"while the notebook ran, {event.get('detail')}"})
+        for report in audit.integrity:
+            key = ("integrity", report.get("integrity"))
+            if key not in seen:
+                seen.add(key)
+                self._incidents.append({"kind": "tampered", "cell": report.get("test"),
+                                        "message": f"{report.get('where', 'while a test ran')}, "
+                                                   f"{report.get('integrity')}"})
         for why in audit.cut:
             self._incidents.append({"kind": "tampered", "cell": None, "message": why})
         if audit.hellos == 0 and self._completed:

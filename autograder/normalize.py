@@ -111,6 +111,10 @@ def normalize(release, submitted, lesson: str) -> Normalized:
     cells = [c for c in release.cells if not is_demo(c)]
     bindings = policy.notebook_bindings(c.source for c in cells if c.cell_type == "code" and not is_solution(c))
     given = solution_sources(submitted)
+    solution_ids = {_meta(c)["grade_id"] for c in cells if is_solution(c)}
+    single = {grade_id: sources[0] for grade_id, sources in given.items()
+              if len(sources) == 1 and grade_id in solution_ids}
+    violations = policy.check_cells(single, lesson, bindings=bindings)
     result = Normalized(notebook=nbformat.v4.new_notebook(metadata=release.metadata),
                         exercise_of=exercises(release))
     for cell in cells:
@@ -124,9 +128,9 @@ def normalize(release, submitted, lesson: str) -> Normalized:
                 decision = Decision(grade_id, "duplicated",
                                     f"the submission has {len(sources)} solution cells with this id")
             else:
-                violations = policy.check_source(sources[0], lesson, bindings=bindings)
-                if violations:
-                    decision = Decision(grade_id, "rejected", "; ".join(str(v) for v in violations[:5]))
+                found = violations.get(grade_id, [])
+                if found:
+                    decision = Decision(grade_id, "rejected", "; ".join(str(v) for v in found[:5]))
                 else:
                     decision = Decision(grade_id, "ok")
                     cell.source = sources[0]

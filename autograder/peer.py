@@ -4,7 +4,7 @@ A test cell of lessons 07 and 08 asks for such a check over a Unix socket
 the grader opened before the kernel started; :class:`PeerService` answers
 with a :class:`course_lib.peer.Referee` that runs *here*, in the grading
 worker, and reaches the sandbox's loopback through the relay process the
-judge kernel started first (:mod:`course_lib.relay`). Each verdict is
+judge kernel started first (:mod:`course_lib.judge.relay`). Each verdict is
 recorded with the test cell that was running when it was asked for
 (``service.cell``, set by :class:`autograder.execute.BoundedExecute`).
 
@@ -52,7 +52,7 @@ class Verdict:
 
 
 class RelayDialer:
-    """Connections into the sandbox through its relay (see :mod:`course_lib.relay` for the protocol)."""
+    """Connections into the sandbox through its relay (see :mod:`course_lib.judge.relay` for the protocol)."""
 
     def __init__(self, folder: Path, relay_path: str, wait: float = 10.0):
         self.folder = Path(folder)

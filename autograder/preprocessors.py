@@ -2,8 +2,12 @@
 
 Feedback carries verdicts, not execution. A student's feedback shows the
 lesson's cells with their own solution cells, and for each graded test its
-points (nbgrader's feedback template) and one line: ``Name: message``, the
-message the course's test helpers wrote. Nothing else the judge kernel
+points (nbgrader's feedback template) and one line naming the test: passed,
+or ``Name: message``, the message the course's test helpers wrote. A failure
+of a *hidden* check (:mod:`autograder.referee` decides, by the line it came
+from) shows only its public summary — what went wrong, never the hidden
+input or the expected value — unless the course asked for full feedback
+(``course grade --feedback full``). Nothing else the judge kernel
 printed reaches the student — not their own prints (those stay in their
 notebook), not a traceback (it would quote hidden test lines), not a plot.
 Hidden test code is cleared from the cells (nbgrader's ``ClearHiddenTests``),
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import ClearHiddenTests
+from traitlets import Bool
 
 from .leaks import WITHHELD, hidden_lines, quotes_hidden
 
@@ -23,6 +28,9 @@ __all__ = ["VerdictFeedback"]
 
 class VerdictFeedback(ClearHiddenTests):
     """Clear hidden test regions and every output but each test's one-line verdict."""
+
+    full = Bool(False, help="Show hidden checks' own messages (they may quote hidden inputs and "
+                            "expected values) instead of their public summaries.").tag(config=True)
 
     def preprocess(self, nb, resources):
         self._hidden = hidden_lines(c.source for c in nb.cells if c.cell_type == "code")
@@ -33,13 +41,22 @@ class VerdictFeedback(ClearHiddenTests):
             return cell, resources
         outputs = cell.get("outputs", [])
         cell.outputs = []
-        if cell.metadata.get("nbgrader", {}).get("grade"):
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade"):
             self._remove_hidden_test_region(cell)
+            verdict = cell.metadata.get("course", {}).get("verdict", {})
             errors = [o for o in outputs if o.get("output_type") == "error"]
+            name = str(meta.get("grade_id", "this test"))
             if errors:
                 ename = str(errors[-1].get("ename", "Error"))
-                evalue = str(errors[-1].get("evalue", ""))[:1000]
+                evalue = str(errors[-1].get("evalue", ""))
+                if verdict.get("hidden") and not self.full:
+                    evalue = f"{name}: {verdict.get('public') or 'a hidden check of this test failed'}"
+                    ename = "HiddenCheckFailed"
+                evalue = evalue[:1000]
                 if quotes_hidden(f"{ename}: {evalue}", self._hidden):
                     evalue = WITHHELD
                 cell.outputs = [new_output("error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])]
+            elif verdict.get("status") == "passed":
+                cell.outputs = [new_output("stream", name="stdout", text=f"✔ {name}: passed\n")]
         return cell, resources

@@ -38,6 +38,6 @@ def kill_tree(pid: int, *, grace: float = 0.0, timeout: float = 5.0) -> None:
     _end(procs, grace, timeout)
 
 
-def kill_children(timeout: float = 5.0) -> None:
-    """Kill every descendant of this process (not the process itself)."""
-    _end(psutil.Process().children(recursive=True), 0.0, timeout)
+def kill_children(timeout: float = 5.0, *, spare: set[int] = frozenset()) -> None:
+    """Kill every descendant of this process (not the process itself), but the pids in ``spare``."""
+    _end([p for p in psutil.Process().children(recursive=True) if p.pid not in spare], 0.0, timeout)

@@ -97,6 +97,7 @@ def _grade_in(work: Path, job: Job) -> tuple[Result, dict]:
     config = nbgrader_config(work, limits)
     incidents_file = work / "incidents.jsonl"
     config.BoundedExecute.incident_file = str(incidents_file)
+    config.BoundedExecute.prestart_lesson = job.lesson if job.limits.get("prestart", True) else ""
     from .policy import allows_processes
 
     config.JudgeKernelManager.allow_processes = allows_processes(job.lesson)
@@ -253,7 +254,7 @@ def _status(incidents: list[dict], rejected: list) -> tuple[str, str]:
     found = set()
     if "tampered" in kinds:
         found.add("tampered")
-    if "audit_missing" in kinds:
+    if kinds & {"audit_missing", "grading_error"}:
         found.add("error")
     if "kernel_died" in kinds:
         found.add("kernel_died")
@@ -341,6 +342,8 @@ def serve(stdin=sys.stdin, stdout=sys.stdout) -> None:
     import nbgrader.apps  # noqa: F401  (imported before the first job: the parent is still busy)
     from . import execute, preprocessors  # noqa: F401
 
+    from . import warm
+
     for line in stdin:
         if not line.strip():
             continue
@@ -352,12 +355,14 @@ def serve(stdin=sys.stdin, stdout=sys.stdout) -> None:
                             reason=f"grading failed: {type(exc).__name__}: {exc}"[:300],
                             mode="sandbox" if job.sandbox else "no-sandbox")
             answer = {"result": failed.to_dict(), "files": {}}
-        kill_children()
+        pids, groups = warm.spared()  # the kernel started ahead for the next job stays up
+        kill_children(spare=pids)
         if job.sandbox:
             from . import sandbox
 
-            sandbox.kill_leftovers()
+            sandbox.kill_leftovers(spare=groups)
         answers.write(json.dumps(answer) + "\n")
+    warm.close()
 
 
 def _die_with_parent() -> None:

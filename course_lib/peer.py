@@ -8,7 +8,7 @@ a :class:`Referee`:
 
 * in a judge kernel (``course grade``), the referee lives in the grader's
   process (:mod:`autograder.peer`) and reaches the sandbox's loopback
-  through :mod:`course_lib.relay`; the grader records every verdict itself
+  through :mod:`course_lib.judge.relay`; the grader records every verdict itself
   and a test cell earns its points only if the grader's verdicts agree,
   so nothing the student's code does inside the kernel can turn them;
 * anywhere else (a learner's own notebook, ``course check``), the same
@@ -32,10 +32,10 @@ import struct
 import threading
 import time
 
-__all__ = ["connect", "chat_member", "expect_refused", "probe_room", "serve_daytime", "daytime_line",
+__all__ = ["use_grader", "connect", "chat_member", "expect_refused", "probe_room", "serve_daytime", "daytime_line",
            "Connection", "Served", "Referee", "DirectDialer", "daytime_expected"]
 
-#: Set by :mod:`course_lib.judge` before any cell runs: the grader's peer socket.
+#: Set by the judge's start-up (:func:`use_grader`) before any cell runs: the grader's peer socket.
 _grader_socket: str | None = None
 _local: "Referee | None" = None
 _local_lock = threading.Lock()  # guards creating the in-process referee once
@@ -43,6 +43,14 @@ MAX_REPLY = 1 << 20
 _DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
            "October", "November", "December")
+
+
+def use_grader(path: str) -> None:
+    """Send every check to the grader's peer service at ``path`` (once per process: the judge's call)."""
+    global _grader_socket
+    if _grader_socket is not None:
+        raise RuntimeError("checks already go to a grader")
+    _grader_socket = path
 
 
 def _failed(message: str):

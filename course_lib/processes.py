@@ -38,6 +38,7 @@ __all__ = [
     "ORIGINAL",
     "SETTING",
     "WITNESS_ENV",
+    "DELAY_ENV",
     "START_KINDS",
     "WorkerTimeout",
     "identify",
@@ -56,6 +57,10 @@ ORIGINAL = "original"
 #: The global that lesson 01 changes from a thread and from a child process.
 #: Each process has its own copy: a child's assignment never reaches its parent.
 SETTING = ORIGINAL
+
+#: When this environment variable holds a number, set_setting() waits that many seconds
+#: before it changes anything: a test sees whether its caller waited for it (joined).
+DELAY_ENV = "COURSE_SETTING_DELAY"
 
 #: When this environment variable names a folder, set_setting() leaves a file
 #: there saying which process and thread ran it. Graders use it to check that
@@ -95,6 +100,9 @@ def set_setting(value: str) -> dict:
     kernel sees it; in a child process only the child does.
     """
     global SETTING
+    delay = os.environ.get(DELAY_ENV)
+    if delay:
+        time.sleep(min(float(delay), 5.0))
     SETTING = value
     report = identify()
     report["setting"] = SETTING

@@ -90,7 +90,7 @@ before a run adopted, patching), ``search`` (replay, explore, stress) and
 
 from __future__ import annotations
 
-from .engine import _Adopted, _Patched  # noqa: F401  (for the tests of adoption and patching)
+from .engine import _Adopted, _Patched, after_each_run  # noqa: F401  (_Adopted, _Patched: for the tests)
 from .primitives import (_REAL_CONDITION, _REAL_LOCK, _REAL_RLOCK, _REAL_SLEEP, _CoCondition,  # noqa: F401
                          _CoLock, ScheduleError, SchedulerError, checkpoint)
 from .results import Deadlock, Exploration, Step, StressResult, Trace, compact, parse_schedule
@@ -110,4 +110,5 @@ __all__ = [
     "StressResult",
     "SchedulerError",
     "ScheduleError",
+    "after_each_run",
 ]

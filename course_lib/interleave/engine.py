@@ -456,6 +456,27 @@ def _find_deadlock(waiting: list[_Worker]) -> Deadlock:
 # ----------------------------------------------------------------------------
 # Patching, scoped to one run at a time
 # ----------------------------------------------------------------------------
+def _run_end_hooks():
+    """(register, fire): one callback run after every controlled search and stress run, bound in
+    closures. The judge registers its integrity check once, before any cell runs."""
+    hooks = []
+
+    def after_each_run(callback) -> None:
+        """Call ``callback()`` after every replay, explore and stress run (once per process)."""
+        if hooks:
+            raise RuntimeError("a callback after each run is already registered")
+        hooks.append(callback)
+
+    def fire() -> None:
+        for callback in hooks:
+            callback()
+
+    return after_each_run, fire
+
+
+after_each_run, fire_after_run = _run_end_hooks()
+
+
 class _Patched:
     """Install the cooperative factories (thread-aware) for the duration of a search."""
 
@@ -493,6 +514,7 @@ class _Patched:
         for namespace, key, value in self.rebound:
             namespace[key] = value
         _RUN_GUARD.release()
+        fire_after_run()
 
 
 def _normalise(setup, workers, count, names):

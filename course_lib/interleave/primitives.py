@@ -64,6 +64,8 @@ _UNTRACED_DIRS = tuple(sorted({
     if (p := sysconfig.get_paths().get(key))
 }))
 _THIS_PACKAGE = os.path.dirname(os.path.realpath(__file__)) + os.sep  # the scheduler's own code
+#: The judge's own code (its method guard runs on every call of a student's method): never a step.
+_JUDGE_PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.realpath(__file__))), "judge") + os.sep
 _traced_cache: dict[str, bool] = {}
 _op_cache: dict[Any, dict[int, str]] = {}
 
@@ -72,10 +74,11 @@ def _is_traced_file(filename: str) -> bool:
     known = _traced_cache.get(filename)
     if known is None:
         if filename.startswith("<") and not filename.startswith("<ipython-input"):
-            known = filename.startswith("<string") or filename.startswith("<stdin")
+            # <course-test>: a test the judge compiled; its workers interleave as a cell's would
+            known = filename.startswith(("<string", "<stdin", "<course-test"))
         else:
             real = os.path.realpath(filename)
-            known = not real.startswith(_UNTRACED_DIRS + (_THIS_PACKAGE,))
+            known = not real.startswith(_UNTRACED_DIRS + (_THIS_PACKAGE, _JUDGE_PACKAGE))
         _traced_cache[filename] = known
     return known
 

@@ -40,7 +40,7 @@ def replay(setup: Callable[[], Any] | None, workers, schedule: Sequence[int] | s
         trace = run.execute(choose)
     return _check_invariant(trace, invariant)
 from .results import Exploration, StressResult, Trace, parse_schedule
-from .engine import _Patched, _Run, _check_invariant, _normalise
+from .engine import _Patched, _Run, _check_invariant, _normalise, fire_after_run
 
 
 def _default_choice(runnable, previous, voluntary):
@@ -257,5 +257,6 @@ def stress(setup: Callable[[], Any] | None, workers, invariant: Callable[[Any], 
                 failures += 1
     finally:
         sys.setswitchinterval(old_interval)
+        fire_after_run()
     return StressResult(runs=done_runs, failures=failures, messages=messages,
                         elapsed=time.monotonic() - started)

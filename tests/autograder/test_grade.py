@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 LESSON = "01-mini"
 LOOP = "def double(x):\n    while True:\n        pass"
 IGNORES_INTERRUPT = ("def double(x):\n    while True:\n        try:\n            time.sleep(0.05)\n"
-                     "        except KeyboardInterrupt:\n            pass\nimport time")
+                     "        except BaseException:  # KeyboardInterrupt and the runner's interrupt alike\n            pass\nimport time")
 ALWAYS_EQUAL = ("class Anything:\n    def __eq__(self, other):\n        return True\n"
                 "def double(x):\n    return Anything()")
 
@@ -134,11 +134,12 @@ def test_a_rejected_solution_row_names_the_line_and_the_construct(batch):
 
 
 def test_feedback_carries_verdicts_not_what_the_kernel_printed(batch):
-    """Is a student's own print kept out of the feedback, and a message quoting a hidden line withheld?"""
+    """Is a student's own print kept out of the feedback, and a hidden check's failure given only as its
+    public summary (the test's question), never its message?"""
     printed = (batch["out"] / "feedback" / "prints" / LESSON / "01-mini.html").read_text(encoding="utf-8")
     assert "STUDENT_PRINT_MARKER" not in printed
     echoed = (batch["out"] / "feedback" / "echoes_hidden" / LESSON / "01-mini.html").read_text(encoding="utf-8")
-    assert "withheld from feedback" in echoed and "SECRET_HIDDEN_MARKER" not in echoed
+    assert "a hidden check of this test failed" in echoed and "SECRET_HIDDEN_MARKER" not in echoed
     result = json.loads((batch["out"] / "results" / "echoes_hidden" / f"{LESSON}.json").read_text())
     assert "SECRET_HIDDEN_MARKER" not in json.dumps(result)
 
@@ -165,7 +166,10 @@ def test_feedback_never_shows_hidden_test_code(batch):
         assert "SECRET_HIDDEN_MARKER" not in html
         assert "double(-3)" not in html.replace("double(-3): expected", "")
     wrong = (batch["out"] / "feedback" / "wrong" / LESSON / "01-mini.html").read_text(encoding="utf-8")
-    assert "expected -6, got -1" in wrong  # the hidden test's message does reach the student
+    assert "expected -6, got -1" not in wrong  # a hidden check's message names its input and expected value
+    assert "double works for negative numbers and zero" in wrong and "HiddenCheckFailed" in wrong
+    result = json.loads((batch["out"] / "results" / "wrong" / f"{LESSON}.json").read_text())
+    assert any("expected -6, got -1" in t["message"] for t in result["tests"])  # the instructor keeps it
 
 
 def test_instructor_keeps_the_graded_notebook_with_hidden_tests(batch):

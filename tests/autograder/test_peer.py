@@ -1,7 +1,7 @@
 """Checks judged by a peer: the relay, the referee, and the grader overruling a kernel.
 
 Lessons 07 and 08 check servers and clients from the grader's process
-(:mod:`autograder.peer`) through a relay in the sandbox (:mod:`course_lib.relay`).
+(:mod:`autograder.peer`) through a relay in the sandbox (:mod:`course_lib.judge.relay`).
 Here: the relay carries bytes, half closes and resets faithfully; the
 referee's messages say what was expected and what came; and when a
 kernel reports a test as passed that the grader saw fail, or whose checks
@@ -33,7 +33,7 @@ def relay(tmp_path):
     """A relay process and a dialer that reaches this host's loopback through it."""
     folder = Path(tempfile_short())
     path = str(folder / "relay.sock")
-    process = subprocess.Popen([sys.executable, "-P", "-m", "course_lib.relay", path])
+    process = subprocess.Popen([sys.executable, "-P", "-m", "course_lib.judge.relay", path])
     try:
         yield RelayDialer(folder, path)
     finally:
@@ -155,7 +155,7 @@ def test_relay_ends_with_its_parent(tmp_path):
     try:
         starter = subprocess.run(
             [sys.executable, "-c",
-             "import os, subprocess, sys; p = subprocess.Popen([sys.executable, '-P', '-m', 'course_lib.relay', "
+             "import os, subprocess, sys; p = subprocess.Popen([sys.executable, '-P', '-m', 'course_lib.judge.relay', "
              f"{str(folder / 'relay.sock')!r}, str(os.getpid())], stdout=subprocess.DEVNULL); print(p.pid)"],
             capture_output=True, text=True, timeout=30)
         pid = int(starter.stdout.strip())

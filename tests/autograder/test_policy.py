@@ -84,7 +84,22 @@ REFUSED = {
     "class Hints:\n    def __getattr__(self, name):\n        return 1": "def __getattr__",
     "class Sink:\n    def __setattr__(self, name, value):\n        pass": "def __setattr__",
     "socket.socket(*(1, 2, 0, 3))": "socket.socket(*args)",
-    "import functools\n@functools.singledispatch\ndef f(x):\n    pass\nf.register(object())": ".register(...)",
+    # the allow-list round (issue 27): private names only on self, writes only to own objects
+    "class Box:\n    def __init__(self):\n        self._items = []\n    def take(self, other):\n"
+    "        return other._items.pop()": "._items",
+    "class A:\n    def f(self):\n        self.x = 1\ndef g(ev):\n    ev.wait = print": "ev.wait",
+    "def g(ev):\n    ev._flag = True": "ev._flag",
+    "class T(threading.Thread):\n    def leak(self):\n        return self._stderr": "._stderr",
+    "class A:\n    @staticmethod\n    def f(self):\n        return self._x": "._x",
+    "class A:\n    def f(self):\n        return super(A, self).f()": "super(...)",
+    "def f(x):\n    return type(x).wait": "type(...)",
+    "import dataclasses\ndataclasses.make_dataclass('A', [])": "dataclasses.make_dataclass",
+    "import functools\nfunctools.partial(functools.update_wrapper, assigned=('x',))": "update_wrapper",
+    "def f():\n    return threading.enumerate()": "threading.enumerate",
+    "x = [threading.Event][0]\nx.wait = print": "x.wait",
+    "[threading.Event][0].wait = print": "[threading.Event][0].wait",
+    "class A:\n    def f(self):\n        self.__class__ = int": "self.__class__",
+    "import functools\n@functools.lru_cache\nclass A:\n    pass": "@functools.lru_cache",
 }
 
 ALLOWED = [
@@ -100,8 +115,18 @@ ALLOWED = [
     "x = [i for i in range(3)]\n_ = x",
     "from datetime import datetime\nnow = datetime.now().strftime('%H')",
     "import collections\nP = collections.namedtuple('P', 'x y')\nq = P(1, 2)._replace(x=3)",
-    "class Box:\n    def __init__(self):\n        self._items = []\n    def take(self, other):\n"
-    "        return other._items.pop()",
+    "class Box:\n    def __init__(self):\n        self._items = []\n    def take(self):\n"
+    "        def inner():\n            return self._items.pop()\n        return inner()",
+    "def start(fn):\n    t = threading.Thread(target=fn)\n    t.daemon = True\n    t.start()\n    return t",
+    "class W:\n    def __init__(self):\n        self.thread = threading.Thread(target=print)\n"
+    "        self.thread.daemon = True",
+    "class A:\n    @property\n    def v(self):\n        return self._v\n    @v.setter\n    def v(self, x):\n"
+    "        self._v = x",
+    "class A:\n    @classmethod\n    def make(cls):\n        cls._made = True\n        return cls()",
+    "import dataclasses\n@dataclasses.dataclass(frozen=True)\nclass P:\n    x: int = 0",
+    "SENTINEL = object()\nclass A(object):\n    pass",
+    "def describe(x):\n    return type(x) is int or type(x).__name__",
+    "import select\np = select.poll()\ndef reg(sock):\n    p.register(sock.fileno(), select.POLLIN)",
     "import functools\ndef deco(f):\n    @functools.wraps(f)\n    def inner(*a):\n        return f(*a)\n    return inner",
     "status = 'open'\nreply = 'help: /quit leaves'",
 ]
@@ -145,3 +170,18 @@ def test_the_allow_list_is_per_lesson():
 def test_a_syntax_error_is_left_for_the_student_to_see():
     """Is a cell that does not parse passed on (it fails when it runs), not called a policy breach?"""
     assert check_source("def f(:\n    pass", "06-networks") == []
+
+
+def test_a_class_another_solution_cell_rebinds_is_no_longer_the_cells_own():
+    """May a method read its own class's private names (SafeCounter._lock) — but not when another
+    solution cell rebinds that class's name to something else (then the name may be anything)?"""
+    from autograder.policy import check_cells
+
+    own = ("class SafeCounter:\n    _lock = threading.Lock()\n    def increment(self):\n"
+           "        with SafeCounter._lock:\n            pass")
+    alone = check_cells({"a": own}, "03-race-conditions-and-locks", bindings=MODULES)
+    assert alone == {"a": []}
+    rebound = check_cells({"a": own, "b": "SafeCounter = threading.Thread()"}, "03-race-conditions-and-locks",
+                          bindings=MODULES)
+    assert [v.construct for v in rebound["a"]] == ["._lock", "._lock"] or any(
+        v.construct == "._lock" for v in rebound["a"]), rebound

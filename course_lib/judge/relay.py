@@ -21,7 +21,7 @@ Each connection to the relay starts with one line:
     connection to ``unix-path`` (the grader's own server). Closing this
     control connection closes the listener.
 
-Run as ``python -P -m course_lib.relay PATH [PARENT-PID]``; it ends with its parent.
+Run as ``python -P -m course_lib.judge.relay PATH [PARENT-PID]``; it ends with its parent.
 """
 
 from __future__ import annotations

@@ -1,0 +1,5 @@
+"""``python -P -m course_lib.judge``: start a grading kernel (see :mod:`course_lib.judge.start`)."""
+
+from .start import main
+
+main()
