@@ -64,7 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         lessons = lessons_mod.resolve(args.lessons)
         hints_off = set(lessons) - set(hint_lessons(lessons, args.no_hints))
-        hidden_checks = set(lessons_mod.resolve(args.hidden_checks)) & set(lessons) if args.hidden_checks else set()
+        hidden_checks = set(lessons_mod.resolve(args.hidden_checks)) if args.hidden_checks else set()
+        if hidden_checks - set(lessons):
+            raise CourseError(f"--hidden-checks {', '.join(sorted(hidden_checks - set(lessons)))}: not among "
+                              f"the lessons this class releases ({', '.join(lessons)})")
     except CourseError as exc:
         print(f"course hub: {exc}", file=sys.stderr)
         return 2

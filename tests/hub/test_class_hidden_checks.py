@@ -89,3 +89,16 @@ def test_hidden_checks_refuse_clearly_where_not_released(released, tmp_path):
     (notebook.parent / release_mod.HIDDEN_CHECKS_FILE).write_text("{ not a notebook")
     damaged = _check(tmp_path / "b", notebook)
     assert damaged.returncode == 2 and "not usable" in damaged.stderr and "Traceback" not in damaged.stderr
+
+
+def test_the_hubs_switch_is_off_unless_the_instructor_names_a_lesson(capsys):
+    """Is COURSE_HIDDEN_CHECKS off in the students' environment by default, on with --hidden-checks, and
+    a lesson the class does not release refused in one line?"""
+    from autograder.hub.__main__ import main
+
+    assert main(["--lesson", "06", "--print-config"]) == 0
+    assert '"COURSE_HIDDEN_CHECKS": "off"' in capsys.readouterr().out
+    assert main(["--lesson", "02", "--lesson", "06", "--hidden-checks", "02", "--print-config"]) == 0
+    assert '"COURSE_HIDDEN_CHECKS": "on"' in capsys.readouterr().out
+    assert main(["--lesson", "06", "--hidden-checks", "02", "--print-config"]) == 2
+    assert "not among the lessons this class releases" in capsys.readouterr().err
