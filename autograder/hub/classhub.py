@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 from .. import lessons as lessons_mod
-from .configs import (ClassSettings, instructor_nbgrader_config_text, jupyterhub_config_text, role_config_files,
-                      shared_nbgrader_config_text)
+from .configs import (USER_TMP, ClassSettings, instructor_nbgrader_config_text, jupyterhub_config_text,
+                      role_config_files, shared_nbgrader_config_text)
 from .processes import HubError, port_open, run_bounded, as_user, stop_pid, wait_for
 from .provision import (ensure_proxy, hub_venv, install_course_code, missing_requirements, open_to_others, pg_tool,
                         readable_by_all)
@@ -202,6 +202,11 @@ class ClassHub:
             self.created_users.append(user)
             home = Path(pwd.getpwnam(user).pw_dir)
             home.chmod(0o700)  # students cannot read each other's homes
+            # Their TMPDIR (configs.USER_TMP): made now, while nothing of theirs has run in the home.
+            scratch = home / USER_TMP
+            scratch.mkdir(mode=0o700)
+            entry = pwd.getpwnam(user)
+            os.chown(scratch, entry.pw_uid, entry.pw_gid)
         run_bounded(["chpasswd"], 60, input="".join(f"{u}:{p}\n" for u, p in self.s.passwords.items()))
 
     def _start_postgres(self) -> None:

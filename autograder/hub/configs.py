@@ -13,7 +13,7 @@ from pathlib import Path
 from ..config import COURSE_ID, nbgrader_config
 from .. import lessons as lessons_mod
 
-__all__ = ["STUDENT_LAB_OFF", "STUDENT_SERVER_OFF", "free_port", "ClassSettings", "jupyterhub_config_text",
+__all__ = ["STUDENT_LAB_OFF", "STUDENT_SERVER_OFF", "USER_TMP", "free_port", "ClassSettings", "jupyterhub_config_text",
            "shared_nbgrader_config_text", "instructor_nbgrader_config_text", "role_config_files"]
 
 # nbgrader's instructor tools, off for students (nbgrader's "installation" page names them):
@@ -22,6 +22,7 @@ __all__ = ["STUDENT_LAB_OFF", "STUDENT_SERVER_OFF", "free_port", "ClassSettings"
 STUDENT_LAB_OFF = ("@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:create-assignment",
                    "@jupyter/nbgrader:course-list")
 STUDENT_SERVER_OFF = ("nbgrader.server_extensions.formgrader", "nbgrader.server_extensions.course_list")
+USER_TMP = ".tmp"   # each user's TMPDIR, in their home (mode 700), never the shared /tmp
 
 
 # --------------------------------------------------------------------------- settings and config files
@@ -162,7 +163,15 @@ c.Spawner.http_timeout = {int(s.timeout)}
 def _role_settings(spawner):
     return "{s.role_config_dir(s.instructor)}" if spawner.user.name == {s.instructor!r} else "{s.role_config_dir('')}"
 
+# Each user's scratch files (kernels' IPython folders, `course check`'s copies) go to a folder in
+# their home only they can open, never into the /tmp every account shares (where a classmate
+# could read them, or create the folder first under a name a program predicts).
+def _private_tmp(spawner):
+    import pwd
+    return pwd.getpwnam(spawner.user.name).pw_dir + "/{USER_TMP}"
+
 c.Spawner.environment = {{
+    "TMPDIR": _private_tmp,
     # nbgrader's settings (course id, exchange folder) and which of its tools are on.
     "JUPYTER_CONFIG_PATH": _role_settings,
     # The course's own packages (course_lib, the `course` command), installed for this class

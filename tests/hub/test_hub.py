@@ -464,7 +464,13 @@ def _round_trip() -> dict:
                 me = users[student]
                 me.assignment("fetch_feedback", settings.course_id, LESSON)
                 texts = []
-                for stamp in me.list_dir(f"{LESSON}/feedback"):
+                try:  # no feedback folder (nothing fetched) is a finding for the tests below, not a crash
+                    stamps = me.list_dir(f"{LESSON}/feedback")
+                except Exception as exc:
+                    if "404" not in str(exc):
+                        raise
+                    stamps = []
+                for stamp in stamps:
                     for f in me.list_dir(stamp["path"]):
                         if f["name"].endswith(".html"):
                             texts.append(me.get(f"api/contents/{f['path']}", params={"content": 1,
@@ -502,6 +508,12 @@ def _round_trip() -> dict:
                                                              / ".jupyter" / "nbgrader_config.py"),
             }
             seen["own_read"] = _can_read(bob, Path(pwd.getpwnam(bob).pw_dir) / NOTEBOOK)
+            # After servers, kernels, `course check` and the browser: what the accounts left in shared scratch.
+            seen["scratch_by_class"] = _owned_in(SCRATCH, _uids([settings.instructor, *cases]), since=since,
+                                                 skip=[run_dir])
+            student_tmp = Path(_server_env(bob).get("TMPDIR", "/tmp"))
+            seen["student_tmp"] = (str(student_tmp), student_tmp.lstat().st_mode & 0o777, student_tmp.lstat().st_uid,
+                                   pwd.getpwnam(bob).pw_uid)
         finally:
             if control is not None:
                 shutil.rmtree(control, ignore_errors=True)
@@ -524,6 +536,23 @@ def _round_trip() -> dict:
                   f"{[f['path'] for f in report['machine_findings']][:5]}")
     print("secret lines searched for:", seen.get("leaks", {}).get("secrets"))
     return seen
+
+
+def _owned_in(folders: list[Path], uids: set[int], *, since: float, skip: list[Path]) -> list[str]:
+    """Every path under ``folders`` (links not followed, ``skip`` left out) that one of ``uids`` owns and
+    that changed since ``since`` (an older one is an earlier run's account whose uid was reused)."""
+    found = []
+    for folder in folders:
+        for here, dirs, files in os.walk(folder, onerror=lambda e: None):
+            dirs[:] = [d for d in dirs if Path(here, d) not in skip]
+            for name in dirs + files:
+                try:
+                    st = os.lstat(os.path.join(here, name))
+                except OSError:
+                    continue
+                if st.st_uid in uids and st.st_ctime >= since:
+                    found.append(os.path.join(here, name))
+    return found
 
 
 def _can_read(user: str, path: Path) -> bool:
@@ -659,6 +688,15 @@ def test_course_check_hidden_works_only_for_the_lessons_the_instructor_chose(rou
     assert not HIDDEN_CHECKS & set(hidden_lessons) and LESSON in hidden_lessons
 
 
+def test_students_scratch_files_stay_in_their_own_home(round_trip):
+    """After the students' servers, kernels, `course check --hidden` and the browser ran, is their
+    TMPDIR a folder of their own (mode 700, in their home), and is nothing of any class account in
+    /tmp, /var/tmp or /dev/shm, where a classmate could read it?"""
+    path, mode, owner, uid = round_trip["student_tmp"]
+    assert path.endswith("/.tmp") and mode == 0o700 and owner == uid
+    assert round_trip["scratch_by_class"] == []
+
+
 def test_worked_solutions_follow_the_feedback(round_trip):
     """Are worked solutions refused (instructor and student) before feedback release and there after?"""
     early, student_early = round_trip["solutions_early"], round_trip["student_solutions_early"]
@@ -721,7 +759,7 @@ def test_each_student_sees_only_their_own_feedback(round_trip):
     assert len(set(totals.values())) == len(totals)  # the three totals differ, so they identify
     for student, own in totals.items():
         texts = round_trip["feedback"][student]
-        assert len(texts) == 1, f"{student} fetched {len(texts)} feedback files"
+        assert len(texts) == 1, f"{student} fetched {len(texts)} feedback files (grades: {round_trip['rows']})"
         assert own in texts[0]
         assert not [other for other in totals.values() if other != own and other in texts[0]]
 
