@@ -262,7 +262,14 @@ class BoundedExecute(Execute):
                 self._incidents.append({"kind": "tampered", "cell": grade_id,
                                         "message": f"line {line} `{text[:120]}` raised {event['event']}{detail}"})
                 break
+        from course_lib.judge.audit import PROCESS_EVENTS
+
         for event in audit.events:
+            if event["event"] in PROCESS_EVENTS and not event.get("cells") and ("process", None) not in seen:
+                seen.add(("process", None))
+                self._incidents.append({"kind": "tampered", "cell": None,
+                                        "message": f"while the notebook ran, {event.get('detail')} "
+                                                   f"({event['event']})"})
             if event["event"] == "integrity" and ("integrity", event.get("detail")) not in seen:
                 seen.add(("integrity", event.get("detail")))
                 self._incidents.append({"kind": "tampered", "cell": None,

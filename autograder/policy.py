@@ -817,6 +817,12 @@ class _Checker(ast.NodeVisitor):
         if _is_dunder(attr):
             if attr not in SPECIAL_METHODS and attr not in READABLE_DUNDERS:
                 self.flag(node, where, "dunder attributes reach the interpreter's internals")
+            elif attr in SPECIAL_METHODS and self._library_class_function(base, node):
+                # threading.Thread.__init__(mine) runs a library class's code on an object of the
+                # solution's own, leaving that library's private state (Thread keeps sys.stderr) in it.
+                self.flag(node, f"{ast.unparse(base)}{where}",
+                          "a library class's special method is called through the class only by its own "
+                          "subclasses (class Mine(Base): ... Base.__init__(self)), or use super()")
         elif attr in FORBIDDEN_ATTRIBUTES or attr.startswith(FRAME_PREFIXES):
             self.flag(node, where, "it reaches the interpreter, frames or other modules")
         elif attr.startswith("_") and attr not in PUBLIC_UNDERSCORE:
@@ -827,6 +833,26 @@ class _Checker(ast.NodeVisitor):
             elif attr in library:
                 self.flag(node, where, f"{attr} is a private attribute of a library class this class extends; "
                                        "pick another name for your own")
+
+    def _library_class_function(self, base: ast.AST, node: ast.AST) -> bool:
+        """Is ``base`` a library class (``threading.Thread``, an imported or built-in class) that is not
+        a base of the class this code is in? ``object`` is allowed: its special methods keep no state."""
+        root = base
+        while isinstance(root, ast.Attribute):
+            root = root.value
+        if not isinstance(root, ast.Name) or root.id in self._own_classes:
+            return False
+        if not (self._is_module(root) or root.id in self.imported
+                or (base is root and isinstance(getattr(builtins, root.id, None), type))):
+            return False
+        if ast.unparse(base) == "object":
+            return False
+        parent = self._parents.get(id(node))
+        while parent is not None:
+            if isinstance(parent, ast.ClassDef) and ast.unparse(base) in {ast.unparse(b) for b in parent.bases}:
+                return False
+            parent = self._parents.get(id(parent))
+        return True
 
     def _check_write(self, node: ast.Attribute) -> None:
         target = ast.unparse(node)
@@ -934,6 +960,12 @@ class _Checker(ast.NodeVisitor):
         if name in ("update_wrapper", "wraps") and (len(node.args) > 1 or node.keywords):
             self.flag(node, f"{name}(..., assigned/updated)", "copying chosen attributes reads and writes "
                                                                "attributes named in strings; use @functools.wraps(f)")
+        elif name == "update_wrapper" or (name == "wraps" and not self._decorates_a_function(node)):
+            # update_wrapper copies the wrapped object's __dict__ into the wrapper: aimed at an object of
+            # the solution's own class, any object's private attributes (a module's too) become self._x.
+            # As a decorator of a def, the wrapper is a function, whose attributes a solution never reads.
+            self.flag(node, f"{name}(...)", "functools.wraps copies one object's attributes into another; "
+                                            "use it only as @functools.wraps(f) above a def")
         if name == "partial" and node.args and ast.unparse(node.args[0]).endswith(("update_wrapper", "wraps")):
             self.flag(node, "partial(update_wrapper/wraps, ...)", "copying chosen attributes reads and writes "
                                                                   "attributes named in strings")
@@ -941,6 +973,10 @@ class _Checker(ast.NodeVisitor):
                                  or any(k.arg is None for k in node.keywords)):
             self.flag(node, "socket.socket(*args)", "pass socket() its arguments one by one")
         self.generic_visit(node)
+
+    def _decorates_a_function(self, node: ast.Call) -> bool:
+        parent = self._parents.get(id(node))
+        return isinstance(parent, (ast.FunctionDef, ast.AsyncFunctionDef)) and node in parent.decorator_list
 
     def visit_keyword(self, node: ast.keyword) -> None:
         if node.arg == "fileno":

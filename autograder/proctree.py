@@ -39,5 +39,14 @@ def kill_tree(pid: int, *, grace: float = 0.0, timeout: float = 5.0) -> None:
 
 
 def kill_children(timeout: float = 5.0, *, spare: set[int] = frozenset()) -> None:
-    """Kill every descendant of this process (not the process itself), but the pids in ``spare``."""
-    _end([p for p in psutil.Process().children(recursive=True) if p.pid not in spare], 0.0, timeout)
+    """Kill every descendant of this process (not the process itself), but the pids in ``spare`` and
+    their descendants now (a kernel started ahead may fork its Python after ``spare`` was listed)."""
+    doomed = []
+    for process in psutil.Process().children(recursive=True):
+        try:
+            if process.pid in spare or any(parent.pid in spare for parent in process.parents()):
+                continue
+        except psutil.NoSuchProcess:
+            continue
+        doomed.append(process)
+    _end(doomed, 0.0, timeout)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import shutil
 import stat
@@ -125,6 +126,9 @@ def _grade_in(work: Path, job: Job) -> tuple[Result, dict]:
     result.incidents = _read_incidents(incidents_file)
     if not outcome["success"]:
         result.reason = "nbgrader could not grade it: " + _last_error(outcome)
+        # The whole traceback goes to this worker's log: the reason holds one line of it.
+        print(f"[{job.student}/{job.lesson}] nbgrader failed:\n{outcome.get('log') or ''}\n"
+              f"{outcome.get('error') or ''}", file=sys.stderr, flush=True)
         return result, {}
 
     mark = time.perf_counter()
@@ -312,7 +316,9 @@ def _read_incidents(path: Path) -> list[dict]:
 def _last_error(outcome: dict) -> str:
     text = (outcome.get("error") or "") + "\n" + (outcome.get("log") or "")
     lines = [l.strip() for l in text.splitlines() if l.strip()]
-    errors = [l for l in lines if "ERROR" in l or "Error" in l]
+    # A traceback's own last line ("KeyError: 'x'") says more than nbgrader's "[ERROR] see above".
+    raised = [l for l in lines if re.match(r"[A-Za-z_][\w.]*(Error|Exception|Interrupt): ", l)]
+    errors = raised or [l for l in lines if "ERROR" in l or "Error" in l]
     return (errors or lines or ["unknown error"])[-1][:300]
 
 

@@ -11,6 +11,7 @@ leaves in the kernel what decides or guards a verdict:
     integrity  sealed modules, who is writing (course, cell or library), the protected snapshot
     ownership  a method's self is its own class's instance, for classes made in cells
     audit      the PEP 578 audit hook: class changes from cells refused, interpreter access reported
+    streams    sys.stdout/sys.stderr for cells: writes reach the notebook, no attribute leads to the kernel
     seccomp    the filter that refuses new processes in lessons whose exercises start none
     relay      the byte relay between the grader and the sandbox's loopback (its own process)
     walk       the reachability walk that proves what a solution's allowed names can reach

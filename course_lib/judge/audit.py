@@ -20,8 +20,8 @@ the interpreter raises (``sys.settrace``, ``sys._getframe``,
 when a cell's code is their *immediate* caller — a library that looks at its
 caller's frame (``collections.namedtuple`` does) is not the student's doing;
 ``sys.path`` or ``sys.meta_path`` changed by a cell; a process started
-below a cell in a lesson that starts none (where seccomp, not this hook, is
-what stops it). At the start of every cell the protected modules are also
+in a lesson that starts none, with or without a cell on the stack (seccomp,
+not this hook, is what stops it). At the start of every cell the protected modules are also
 compared with their snapshot.
 
 What it trades off: the hook runs for every audit event in the kernel, so
@@ -153,8 +153,11 @@ def install(send, *, processes_allowed: bool, guarded_types: frozenset, snapshot
             state.busy = True
             try:
                 cells = cells_on_stack(getframe(1), True)
-                if cells:
-                    report(event, cells, "a process started from a solution")
+                # No cell on the stack is no excuse: nothing the course runs after start-up starts a
+                # process in these lessons, so a thread whose target is library code
+                # (socketserver.ForkingTCPServer.handle_request) still started it for a solution.
+                report(event, cells, "a process started from a solution" if cells else
+                       "a process started on a thread no cell is on, in a lesson whose exercises start none")
             finally:
                 state.busy = False
             return

@@ -15,7 +15,8 @@ Run by the grader as ``python -P -m course_lib.judge --channel PATH
 5. guard the classes cells will make (:mod:`course_lib.judge.ownership`) and install the
    audit hook (:mod:`course_lib.judge.audit`);
 6. start ipykernel, delete its connection file once read (it holds the key
-   that signs messages to the kernel), and serve the runner
+   that signs messages to the kernel), cover the output streams
+   (:mod:`course_lib.judge.streams`), and serve the runner
    (:mod:`course_lib.judge.runner`) on a thread of its own.
 
 ``-P`` keeps the working folder off ``sys.path``, so no file shipped beside a
@@ -31,7 +32,7 @@ import subprocess
 import sys
 import threading
 
-from . import audit, channel, integrity, ownership, runner, seccomp
+from . import audit, channel, integrity, ownership, runner, seccomp, streams
 
 __all__ = ["main", "USAGE"]
 
@@ -93,11 +94,18 @@ def main(argv: list[str] | None = None) -> None:
     app.initialize(argv)
     if app.connection_file and os.path.exists(app.connection_file):
         os.unlink(app.connection_file)
-    serving = threading.Thread(
-        target=runner.serve, args=(send, requests),
-        kwargs=dict(tests=setup.get("tests", {}), user_ns=app.shell.user_ns, modules=table, snapshot=snapshot,
-                    grading=table["course_lib.grading"], interleave=table["course_lib.interleave"]),
-        name="judge-runner", daemon=True)
+    # Cells see streams that lead nowhere; the kernel keeps the real ones it took at its start.
+    sys.stdout = streams.cover(sys.stdout, "<stdout>")
+    sys.stderr = streams.cover(sys.stderr, "<stderr>")
+    tests, user_ns = setup.get("tests", {}), app.shell.user_ns
+
+    def serve():
+        # The arguments live in this closure, not in the thread's _args/_kwargs, which any code
+        # that gets hold of the thread object could read (threading.current_thread() in a test).
+        runner.serve(send, requests, tests=tests, user_ns=user_ns, modules=table, snapshot=snapshot,
+                     grading=table["course_lib.grading"], interleave=table["course_lib.interleave"])
+
+    serving = threading.Thread(target=serve, name="judge-runner", daemon=True)
     serving.start()
     send({"ready": os.getpid(), "seccomp": not processes_allowed and not seccomp.available()})
     app.start()
