@@ -106,7 +106,7 @@ def _read_submission(notebook: Path) -> dict:
     return submitted
 
 
-def _lesson_cells(lesson: str, submitted: dict, *, hidden: bool) -> _Lesson:
+def _lesson_cells(lesson: str, submitted: dict, *, hidden: bool, folder: Path | None = None) -> _Lesson:
     import nbformat
     from nbgrader.preprocessors import ClearHiddenTests, ClearSolutions
 
@@ -117,6 +117,11 @@ def _lesson_cells(lesson: str, submitted: dict, *, hidden: bool) -> _Lesson:
     from .normalize import is_solution, is_test
 
     sources = lessons_mod.source_notebooks(lesson) if lesson in lessons_mod.all_lessons() else []
+    if not sources and hidden and folder is not None and not lessons_mod.NOTEBOOKS.is_dir():
+        nb = _released_hidden_checks(folder, lesson)  # a class hub: its solutions are already stubs
+        hidden_parts = {c.metadata["nbgrader"]["grade_id"] for c in nb.cells if is_test(c) and HIDDEN_MARKER in c.source}
+        stubs = {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells if is_solution(c)}
+        return _Lesson(nb, stubs, hidden_parts, hidden_lines(c.source for c in nb.cells if c.cell_type == "code"))
     if not sources:
         if hidden:
             raise CourseError(f"{lesson} is not a lesson of this course (expected .../<lesson>/<lesson>.ipynb): "
@@ -250,7 +255,7 @@ def check(notebook: Path, *, limits: Limits = Limits(), exercise: str | None = N
     notebook = Path(notebook)
     submitted = _read_submission(notebook)
     lesson = notebook.resolve().parent.name
-    cells = _lesson_cells(lesson, submitted, hidden=hidden)
+    cells = _lesson_cells(lesson, submitted, hidden=hidden, folder=notebook.resolve().parent)
     given = solution_sources(submitted)
     known = exercises_in(json.loads(json.dumps(cells.template)), lesson)
     chosen = [_find(known, exercise)] if exercise else known
@@ -373,6 +378,25 @@ def report(notebook: Path, results: list[TestResult], *, hidden: bool = False) -
     return "\n".join(lines)
 
 
+def _released_hidden_checks(folder: Path, lesson: str):
+    """The hidden-checks file the instructor released beside the notebook (a class, where the source
+    notebooks are not), as a notebook; refused clearly where it is not there."""
+    import nbformat
+
+    from .release import HIDDEN_CHECKS_FILE
+
+    released = folder / HIDDEN_CHECKS_FILE
+    if not released.is_file():
+        raise CourseError(f"`course check --hidden` needs the course's source notebooks or the hidden checks "
+                          f"your instructor releases with a lesson, and neither is here: hidden checks are "
+                          f"turned off for {lesson} in this class; its hidden tests run when your hand-in "
+                          "is graded")
+    try:
+        return nbformat.reads(released.read_text(encoding="utf-8"), as_version=4)
+    except (OSError, ValueError) as exc:
+        raise CourseError(f"{released} is not usable ({type(exc).__name__}): fetch {lesson} again") from None
+
+
 # ----------------------------------------------------------------------------------- progress
 def record_progress(notebook: Path, results: list[TestResult], *, hidden: bool) -> str:
     """Note the check in the learner's progress file; returns a line to show ("" if none).
@@ -383,19 +407,17 @@ def record_progress(notebook: Path, results: list[TestResult], *, hidden: bool) 
     solution cell makes its exercise 0). Never fails the check: a problem
     with the file is one line of explanation.
     """
-    from course_lib.selfstudy import exercises as exercises_mod
     from course_lib.selfstudy import progress
 
-    from . import lessons as lessons_mod
-
     lesson = Path(notebook).resolve().parent.name
-    if lesson not in lessons_mod.all_lessons():
-        return ""
     try:
         work = progress.work_folder(notebook)
+        exercises = _lesson_exercises(lesson, work)
+        if exercises is None:
+            return ""
         by_id = {r.grade_id: r for r in results}
         outcomes = {}
-        for exercise in exercises_mod.lesson_exercises(lesson):
+        for exercise in exercises:
             ran = [by_id[t] for t in exercise.tests if t in by_id and by_id[t].outcome in ("passed", "failed")]
             rejected = any(by_id.get(s) is not None and by_id[s].outcome == "rejected" for s in exercise.solutions)
             if not ran and not rejected:
@@ -411,3 +433,17 @@ def record_progress(notebook: Path, results: list[TestResult], *, hidden: bool) 
         return f"(progress not recorded: {exc})"
     return "\n".join([f"(progress file: {n})" for n in notes] + [f"Progress saved in {work / progress.FILE_NAME}; "
                                                                 "`course progress` shows it."])
+
+
+def _lesson_exercises(lesson: str, work: Path):
+    """A lesson's exercises from its source, or from its released hints file (a class hub); None if neither."""
+    from course_lib.selfstudy import exercises as exercises_mod
+    from course_lib.selfstudy import released
+
+    from . import lessons as lessons_mod
+
+    if lesson in lessons_mod.all_lessons():
+        return exercises_mod.lesson_exercises(lesson)
+    if lesson in released.released_lessons(work):
+        return released.exercises_for(lesson, work)[1]
+    return None

@@ -18,7 +18,10 @@ __all__ = ["EXAMPLES", "main"]
 
 EXAMPLES = {
     "release": "example:\n  course release --out build/student          # every lesson\n"
-               "  course release 01 06 --out handout --force   # two lessons, replacing old copies",
+               "  course release 01 06 --out handout --force   # two lessons, replacing old copies\n"
+               "  course release --out handout --no-hints 03   # lesson 03's hints stay with you\n\n"
+               "Each lesson folder gets hints.json (its exercises, and their hints unless --no-hints),\n"
+               "so `course hint` works where the source notebooks are not (a class hub).",
     "grade": "example:\n  course grade submitted/ --out grading/ --jobs 2\n"
              "  course grade submitted/ --out grading/ --lesson 03 --due 2026-03-01T23:59 --late-penalty 10%/day\n"
              "  course grade submitted/ --out grading/ --lesson 03 --student alice --force   # one regrade\n\n"
@@ -32,8 +35,11 @@ EXAMPLES = {
              "  course check --hidden 01-processes-and-threads/01-processes-and-threads.ipynb   # self-study\n\n"
              "--exercise takes a name or the number the notebook gives it (`--exercise 1`), and runs only\n"
              "that exercise's cells and the setup they need: an answer in seconds.",
-    "solutions": "example:\n  course solutions 03 --out build/student   # build/student/03-.../03-...-solutions.ipynb\n\n"
-                 "Exercises you have not run `course check` on are left out unless you confirm (or --force).",
+    "solutions": "example:\n  course solutions 03 --out build/student   # build/student/03-.../03-...-solutions.ipynb\n"
+                 "  course solutions 06 --exchange EXCHANGE --course ~/threads-sockets   # for a class\n\n"
+                 "Exercises you have not run `course check` on are left out unless you confirm (or --force).\n"
+                 "For a class, --exchange releases a lesson's worked solutions to every student, and only\n"
+                 "once that lesson's feedback is released (`course feedback release`).",
     "hint": "example:\n  course hint 03                  # the lesson's exercises, numbered as in the notebook\n"
             "  course hint 03 SafeCounter      # the next hint you have not seen\n"
             "  course hint 03 1                # the same: Exercise 1 of the notebook",
@@ -54,6 +60,10 @@ EXAMPLES = {
                  "export` then agrees with grades.csv). Loading twice changes nothing; points a grader\n"
                  "gave by hand are kept.",
     "report": "example:\n  course report grading/   # grades.csv and report.html again, from grading/results/",
+    "feedback": "example:\n  course feedback release grading/ --course ~/threads-sockets --exchange /srv/nbgrader/exchange\n\n"
+                "Stages each feedback page of grading/feedback/<student>/<lesson>/ into the course folder's\n"
+                "feedback/ (with the collected submission's timestamp.txt and submission_secret.txt) and\n"
+                "releases it through nbgrader's exchange; each student then fetches their own.",
 }
 
 
@@ -75,6 +85,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("lessons", nargs="*", metavar="LESSON", help="lesson ids or numbers (default: all)")
     p.add_argument("--out", type=Path, required=True, help="folder to write <lesson>/ into")
     p.add_argument("--force", action="store_true", help="replace lesson folders that already exist")
+    p.add_argument("--no-hints", action="append", default=[], metavar="LESSON",
+                   help="release this lesson without its hints (repeatable; `all`: every lesson)")
+    p.add_argument("--hidden-checks", action="append", default=[], metavar="LESSON",
+                   help="release this lesson's hidden tests for `course check --hidden` (repeatable; "
+                        "students can then read them: for self-study, not for a graded lesson)")
 
     p = add("grade", "Autograde every submission in SUBMISSIONS and write grades and feedback.")
     p.add_argument("submissions", type=Path, metavar="SUBMISSIONS")
@@ -128,6 +143,15 @@ def _parser() -> argparse.ArgumentParser:
     p = add("report", "Write grades.csv and report.html again from a grading folder's results.")
     p.add_argument("graded", type=Path, metavar="OUT", help="the --out folder of `course grade`")
 
+    p = add("feedback", "Hand feedback to a class: `course feedback release` (through nbgrader's exchange).")
+    p.add_argument("action", choices=["release"], help="release: stage and release through the exchange")
+    p.add_argument("graded", type=Path, metavar="OUT", help="the --out folder of `course grade`")
+    p.add_argument("--course", type=Path, required=True,
+                   help="the instructor's course folder (holds submitted/ from nbgrader's collect)")
+    p.add_argument("--exchange", type=Path, required=True, help="nbgrader's exchange folder (Exchange.root)")
+    p.add_argument("--lesson", action="append", dest="lessons", metavar="LESSON",
+                   help="only this lesson (repeatable; default: every lesson OUT holds)")
+
     p = add("check", "Run a notebook's visible tests now and say which pass.")
     p.add_argument("notebook", type=Path, metavar="NOTEBOOK")
     p.add_argument("--exercise", metavar="NAME",
@@ -137,8 +161,11 @@ def _parser() -> argparse.ArgumentParser:
 
     p = add("solutions", "Write worked solutions (reference code and why) for exercises you have tried.")
     p.add_argument("lessons", nargs="*", metavar="LESSON", help="lesson ids or numbers (default: all)")
-    p.add_argument("--out", type=Path, required=True, help="folder to write <lesson>/<lesson>-solutions.ipynb into")
+    p.add_argument("--out", type=Path, help="folder to write <lesson>/<lesson>-solutions.ipynb into")
     p.add_argument("--force", action="store_true", help="include exercises not checked yet, without asking")
+    p.add_argument("--exchange", type=Path,
+                   help="for a class: release them into nbgrader's exchange (after the lesson's feedback)")
+    p.add_argument("--course", type=Path, help="with --exchange: the instructor's course folder")
     p.add_argument("--work", type=Path, help="your work folder (default: here; build/student in the course folder)")
 
     p = add("hint", "Show the next hint of an exercise (hints are staged: a nudge first).")
@@ -180,7 +207,8 @@ def _dispatch(args) -> int:
         return 0
     if args.command == "release":
         from .release import release
-        written = release(args.lessons, out=args.out, force=args.force)
+        written = release(args.lessons, out=args.out, force=args.force, no_hints=args.no_hints,
+                          hidden_checks=args.hidden_checks)
         for path in written:
             print(f"released {path}")
         if not written:
@@ -230,12 +258,22 @@ def _dispatch(args) -> int:
             print(saved)
         return 0 if all(r.outcome in ("passed", "hidden") for r in results) else 1
     if args.command == "solutions":
+        if args.exchange or args.course:
+            return _release_solutions(args)
+        if args.out is None:
+            raise CourseError("--out is required (where to write the worked solutions)")
         from .solutions import solutions
         written = solutions(args.lessons, out=args.out, work=_work(args.work), force=args.force,
                             confirm=_ask_before_showing)
         for path in written:
             print(f"wrote {path}")
         return 0 if written else 1
+    if args.command == "feedback":
+        from .feedback_release import feedback_release
+        for result in feedback_release(args.graded, course=args.course, exchange=args.exchange,
+                                       lessons=args.lessons):
+            print(result.summary())
+        return 0
     if args.command == "hint":
         from course_lib.selfstudy.hints import list_hints, next_hint
         try:
@@ -264,6 +302,16 @@ def _dispatch(args) -> int:
         print(f"HTML page with a plot: {page}")
         return 0
     raise AssertionError(args.command)
+
+
+def _release_solutions(args) -> int:
+    """``course solutions LESSON --exchange EXCHANGE --course COURSE``: for a class, after feedback."""
+    if not (args.exchange and args.course and args.lessons):
+        raise CourseError("for a class, give the lessons, --exchange and --course (the instructor's course folder)")
+    from .solutions import release_solutions
+    for path in release_solutions(args.lessons, course=args.course, exchange=args.exchange):
+        print(f"released {path}")
+    return 0
 
 
 def _work(folder: Path | None) -> Path:

@@ -52,15 +52,25 @@ def progress_rows(work: Path, notes: list[str] | None = None) -> list[Row]:
     """One row per exercise of every lesson, filled from ``work``'s progress file."""
     data = progress.load(work, notes)
     rows = []
-    for lesson in lessons_mod.all_lessons():
+    for lesson, exercises in _lessons(work):
         recorded = data["lessons"].get(lesson, {})
-        for exercise in exercises_mod.lesson_exercises(lesson):
+        for exercise in exercises:
             entry = recorded.get(exercise.name, {})
             rows.append(Row(lesson, exercise.label, exercise.points, entry.get("checked_at", ""),
                             tuple(entry["visible"]) if entry.get("visible") else None,
                             tuple(entry["hidden"]) if entry.get("hidden") else None,
                             min(int(entry.get("hints_seen", 0)), len(exercise.hints)), len(exercise.hints)))
     return rows
+
+
+def _lessons(work: Path):
+    """(lesson, exercises) from the source notebooks, or where there are none (a class hub), from the
+    hints files of the lessons in the work folder."""
+    from course_lib.selfstudy import released
+
+    if lessons_mod.all_lessons():
+        return [(lesson, exercises_mod.lesson_exercises(lesson)) for lesson in lessons_mod.all_lessons()]
+    return [released.exercises_for(lesson, work) for lesson in released.released_lessons(work)]
 
 
 def _ratio(value) -> str:

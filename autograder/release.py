@@ -11,22 +11,42 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Iterable
 
 from . import lessons as lessons_mod
 from .config import nbgrader_config
 from .lessons import CourseError
 
-__all__ = ["MARKERS", "COPY_IGNORE", "alembic_on_path", "build_course", "strip_self_study", "template_key", "cached_course",
-           "check_release", "release"]
+__all__ = ["MARKERS", "COPY_IGNORE", "HIDDEN_CHECKS_FILE", "alembic_on_path", "build_course", "strip_self_study",
+           "write_hidden_checks", "template_key", "cached_course", "hint_lessons", "check_release", "release"]
 
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
 COPY_IGNORE = shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", "*.pyc")
+# The lesson's tests, hidden ones included, for `course check --hidden` where the instructor turned it on.
+HIDDEN_CHECKS_FILE = "hidden-checks.json"
+SOLUTION_STUB = "raise NotImplementedError('this solution cell is missing from your notebook')"
 
 
-def build_course(course_root: Path, lesson_ids: list[str], notebooks: Path = lessons_mod.NOTEBOOKS) -> Path:
-    """Create ``course_root`` with source/, release/ and gradebook.db for the lessons."""
+def build_course(course_root: Path, lesson_ids: list[str], notebooks: Path = lessons_mod.NOTEBOOKS, *,
+                 db_url: str | None = None, hints: bool | Iterable[str] = True,
+                 hidden_checks: Iterable[str] = ()) -> Path:
+    """Create ``course_root`` with source/, release/ and the gradebook for the lessons.
+
+    The one release path: ``course release``, the grading template and the
+    class hub all call it. ``db_url`` is the gradebook (default
+    ``course_root/gradebook.db``; the hub gives its PostgreSQL). ``hints``:
+    the lessons whose hints go into ``release/<lesson>/hints.json`` (True:
+    all, False: none); the file is written for every lesson, so the
+    exercises are known where the source is not. ``hidden_checks``: the
+    lessons that also get ``release/<lesson>/hidden-checks.json``
+    (:func:`write_hidden_checks`), so `course check --hidden` runs without
+    the source: the instructor's choice, since it hands students the
+    hidden tests.
+    """
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
+
+    from course_lib.selfstudy.released import write_hints
 
     alembic_on_path()
     course_root.mkdir(parents=True, exist_ok=True)
@@ -37,13 +57,44 @@ def build_course(course_root: Path, lesson_ids: list[str], notebooks: Path = les
         shutil.copytree(notebooks / lesson, target, ignore=COPY_IGNORE)
         strip_self_study(target)
     config = nbgrader_config(course_root)
+    if db_url:
+        config.CourseDirectory.db_url = db_url
     api = NbGraderAPI(CourseDirectory(config=config), config=config)
     for lesson in lesson_ids:
         result = api.generate_assignment(lesson, force=True)
         if not result["success"]:
             details = [l for l in (result.get("log") or "").splitlines() if "ERROR" in l]
             raise CourseError(f"nbgrader could not generate {lesson}: " + " | ".join(details[-3:]))
+        on = hints if isinstance(hints, bool) else lesson in set(hints)
+        write_hints(course_root / "release" / lesson, lesson, hints=on, notebooks=notebooks)
+        if lesson in set(hidden_checks):
+            write_hidden_checks(course_root, lesson)
     return course_root
+
+
+def write_hidden_checks(course_root: Path, lesson: str) -> Path:
+    """``release/<lesson>/hidden-checks.json``: the lesson's notebook as `course check --hidden` needs it.
+
+    Made from ``source/<lesson>/`` after :func:`strip_self_study` (no hint,
+    no walkthrough): every solution cell replaced by a stub, the tests kept
+    with their hidden parts. Not a ``.ipynb``: nobody opens it as a lesson,
+    and :func:`check_release` still refuses hidden tests in a notebook.
+    """
+    import nbformat
+
+    source = sorted((course_root / "source" / lesson).glob("*.ipynb"))[0]
+    nb = nbformat.read(source, as_version=4)
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("solution"):
+            cell.source = SOLUTION_STUB if cell.cell_type == "code" else ""
+        if "BEGIN SOLUTION" in cell.source:
+            raise CourseError(f"{source}: a solution block outside a solution cell; hidden checks not released")
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    target = course_root / "release" / lesson / HIDDEN_CHECKS_FILE
+    target.write_text(nbformat.writes(nb), encoding="utf-8")
+    target.chmod(0o644)
+    return target
 
 
 def strip_self_study(lesson_dir: Path) -> None:
@@ -67,9 +118,9 @@ def template_key(lesson_ids: list[str], notebooks: Path = lessons_mod.NOTEBOOKS)
     import nbgrader
 
     digest = hashlib.sha256(f"{nbgrader.__version__}\n{sorted(lesson_ids)}\n".encode())
-    from course_lib.selfstudy import exercises
+    from course_lib.selfstudy import exercises, released
 
-    for module in (__file__, Path(__file__).with_name("config.py"), exercises.__file__):
+    for module in (__file__, Path(__file__).with_name("config.py"), exercises.__file__, released.__file__):
         digest.update(Path(module).read_bytes())
     import os
 
@@ -114,6 +165,16 @@ def cached_course(lesson_ids: list[str], notebooks: Path = lessons_mod.NOTEBOOKS
     return target
 
 
+def hint_lessons(lesson_ids: list[str], no_hints: Iterable[str], notebooks: Path = lessons_mod.NOTEBOOKS
+                 ) -> list[str]:
+    """The lessons whose hints are released: all but ``no_hints`` (ids, numbers, or ``all``)."""
+    off = list(no_hints)
+    if "all" in off:
+        return []
+    dropped = set(lessons_mod.resolve(off, notebooks)) if off else set()
+    return [lesson for lesson in lesson_ids if lesson not in dropped]
+
+
 def alembic_on_path() -> None:
     """nbgrader runs ``alembic`` from PATH when it creates a gradebook."""
     import os
@@ -134,11 +195,16 @@ def check_release(lesson_dir: Path) -> None:
 
 
 def release(lessons: list[str] | None = None, *, out: Path, force: bool = False,
-            notebooks: Path = lessons_mod.NOTEBOOKS) -> list[Path]:
+            notebooks: Path = lessons_mod.NOTEBOOKS, no_hints: Iterable[str] = (),
+            hidden_checks: Iterable[str] = ()) -> list[Path]:
     """Write the student version of ``lessons`` (all by default) into ``out/<lesson>/``.
 
     A lesson folder that already exists in ``out`` is kept as it is (it may
-    hold a student's work) unless ``force`` is true.
+    hold a student's work) unless ``force`` is true. Each lesson gets its
+    hints file (``hints.json``); for the lessons in ``no_hints`` (``"all"``:
+    every one) it lists the exercises without their hints. The lessons in
+    ``hidden_checks`` (ids or numbers) also get their hidden tests for
+    `course check --hidden` (:func:`write_hidden_checks`).
     """
     import tempfile
 
@@ -149,7 +215,9 @@ def release(lessons: list[str] | None = None, *, out: Path, force: bool = False,
     written = []
     if todo:
         with tempfile.TemporaryDirectory(prefix="course-release-") as tmp:
-            course = build_course(Path(tmp), todo, notebooks)
+            checks = lessons_mod.resolve(list(hidden_checks), notebooks) if hidden_checks else []
+            course = build_course(Path(tmp), todo, notebooks, hints=hint_lessons(todo, no_hints, notebooks),
+                                  hidden_checks=checks)
             for lesson in todo:
                 check_release(course / "release" / lesson)
                 target = out / lesson

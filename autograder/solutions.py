@@ -18,11 +18,20 @@ Nothing is ever written over a file, or through a link: the folders on the
 way are opened link-free (:mod:`course_lib.selfstudy.workfiles`) and a file
 of that name already there makes the next free name
 (``...-solutions-2.ipynb``), so ``--out`` may be the learner's work folder.
+
+For a class (a hub, where students never read the source notebooks), the
+instructor releases a lesson's worked solutions into nbgrader's exchange
+with :func:`release_solutions` — only once that lesson's feedback is in the
+exchange — and a student's ``course solutions`` copies what was released
+(:func:`released_solutions`).
 """
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Callable
 
@@ -36,7 +45,10 @@ from course_lib.selfstudy.workfiles import Folder, UnsafePath
 from . import lessons as lessons_mod
 from .lessons import CourseError
 
-__all__ = ["solutions", "solution_code"]
+__all__ = ["SOLUTIONS_ENV", "solutions", "solution_code", "release_solutions", "released_solutions"]
+
+# Where a class's released worked solutions are (set by the class hub in every user's environment).
+SOLUTIONS_ENV = "COURSE_SOLUTIONS"
 
 _MARKER = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$")
 _MAX_COPIES = 100
@@ -91,6 +103,8 @@ def solutions(lessons: list[str] | None = None, *, out: Path, work: Path | None 
     that exercise out, with a line saying how to unlock it. A lesson with no
     exercise unlocked gets no file.
     """
+    if not lessons_mod.NOTEBOOKS.is_dir():  # a class hub: only what the instructor has released
+        return released_solutions(lessons, out=out, work=work, say=say)
     chosen_lessons = lessons_mod.resolve(lessons)
     try:
         done = {"lessons": {}} if force else progress.load(progress.work_folder(work))
@@ -110,3 +124,85 @@ def solutions(lessons: list[str] | None = None, *, out: Path, work: Path | None 
             continue
         written.append(_write(out, lesson, _notebook(lesson, chosen)))
     return written
+
+
+def release_solutions(lessons: list[str], *, course: Path, exchange: Path, course_id: str | None = None,
+                      say: Callable[[str], None] = print) -> list[Path]:
+    """For a class: put each lesson's worked solutions into ``exchange/<course>/solutions/<lesson>/``.
+
+    Refused for a lesson whose feedback is not in the exchange yet
+    (``course feedback release``), or not yet for every student who handed
+    it in through the exchange: the walkthroughs explain the tests, so they
+    follow the grading, never precede it. Releasing again replaces the file.
+    """
+    from .config import COURSE_ID
+
+    course_id = course_id or COURSE_ID
+    chosen = lessons_mod.resolve(lessons)
+    waiting = [why for why in (_feedback_missing(course, exchange, lesson, course_id) for lesson in chosen) if why]
+    if waiting:
+        raise CourseError(f"the feedback of {'; '.join(waiting)} is not released yet; worked solutions follow "
+                          "it: run `course feedback release` first (nothing was released)")
+    written = []
+    for lesson in chosen:
+        folder = Path(exchange) / course_id / "solutions" / lesson
+        with tempfile.TemporaryDirectory(prefix="course-solutions-") as tmp:
+            made = solutions([lesson], out=Path(tmp), force=True, say=say)[0]
+            folder.mkdir(parents=True, exist_ok=True)
+            for level in (folder.parent, folder):
+                level.chmod(0o755)
+            staged = folder / f".{made.name}.new"
+            shutil.copyfile(made, staged)
+            staged.chmod(0o644)
+            os.replace(staged, folder / made.name)
+        written.append(folder / made.name)
+    return written
+
+
+def _feedback_missing(course: Path, exchange: Path, lesson: str, course_id: str) -> str:
+    """Why ``lesson``'s walkthroughs must wait ("" when its feedback is out for everyone it can reach)."""
+    from .feedback_release import awaiting_feedback, released_students
+
+    if not released_students(course, exchange, lesson, course_id):
+        return lesson
+    waiting = awaiting_feedback(course, exchange, lesson, course_id)
+    return f"{lesson} (for {', '.join(waiting)})" if waiting else ""
+
+
+def released_solutions(lessons: list[str] | None, *, out: Path, work: Path | None = None,
+                       say: Callable[[str], None] = print) -> list[Path]:
+    """On a class hub: copy the worked solutions the instructor released into ``out/<lesson>/``."""
+    from course_lib.selfstudy import released
+
+    where = os.environ.get(SOLUTIONS_ENV)
+    if not where:
+        raise CourseError("this machine has neither the course's source notebooks nor a class's released "
+                          "solutions; nothing to write")
+    shelf = Path(where)
+    available = sorted(p.name for p in shelf.iterdir() if p.is_dir()) if shelf.is_dir() else []
+    chosen = []
+    for name in lessons or available:
+        try:
+            lesson = released.resolve_lesson(name, work or Path.cwd())
+        except LookupError:
+            matches = [a for a in available if name in (a, a.split("-", 1)[0])]
+            if not matches:
+                raise CourseError(f"unknown lesson {name!r}; worked solutions released so far: "
+                                  f"{', '.join(available) or 'none'}")
+            lesson = matches[0]
+        if lesson not in available:
+            raise CourseError(f"the worked solutions of {lesson} are not released yet: your instructor releases "
+                              f"them after {lesson}'s feedback")
+        chosen.append(lesson)
+    if not chosen:
+        raise CourseError("no worked solutions are released yet: they come after each lesson's feedback")
+    targets = {lesson: Path(out) / lesson / f"{lesson}-solutions.ipynb" for lesson in chosen}
+    existing = [str(t) for t in targets.values() if t.exists() or t.is_symlink()]
+    if existing:
+        raise CourseError(f"{', '.join(existing)} exists; nothing was written (move it, or choose another --out)")
+    for lesson, target in targets.items():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(shelf / lesson / target.name, "rb") as src, open(target, "xb") as dst:
+            shutil.copyfileobj(src, dst)
+        say(f"{lesson}: the worked solutions your instructor released")
+    return list(targets.values())

@@ -8,8 +8,8 @@ Two measurements in one run, on this machine (as root; see docs/hub.md):
    first, so the number includes building it (what CI pays once).
 2. *Grading N submitted students*: every student fetches lesson 06 through
    the hub and submits the correct solution; then the hub path (formgrader
-   collect -> ``course grade`` into a folder -> load into PostgreSQL -> stage
-   and release feedback through the exchange) against plain ``course grade``
+   collect -> ``course grade`` into a folder -> load into PostgreSQL ->
+   ``course feedback release`` through the exchange) against plain ``course grade``
    on a copy of the same collected submissions, same workers, same sandbox.
 
     .venv/bin/python benchmarks/bench_hub.py [--students 4] [--jobs 2] [--cold] [--no-sandbox]
@@ -48,6 +48,7 @@ def main() -> int:
     from autograder import hub as hub_mod
 
     from tests.hub_client import HubUser
+    from tests.hub.test_hub import machine_lock
     from autograder.gradebook import scores
     from autograder.sandbox import available
 
@@ -57,6 +58,7 @@ def main() -> int:
         return 2
     if args.cold and hub_mod.HUB_VENV_CACHE.exists():
         shutil.rmtree(hub_mod.HUB_VENV_CACHE)
+    repo_mode = hub_mod.lessons_mod.REPO.stat().st_mode & 0o7777
     sandbox = available()[0] and not args.no_sandbox
     prefix = "tb-"
     students = [f"{prefix}s{n}" for n in range(1, args.students + 1)]
@@ -66,8 +68,16 @@ def main() -> int:
     source = nbformat.read(next((hub_mod.lessons_mod.NOTEBOOKS / LESSON).glob("*.ipynb")), as_version=4)
     solutions = {c.metadata["nbgrader"]["grade_id"]: c.source for c in source.cells
                  if c.metadata.get("nbgrader", {}).get("solution")}
-    t: dict[str, float] = {}
     hub = hub_mod.ClassHub(settings, log=lambda *a: None)
+    with machine_lock():  # one class at a time on this machine (the tests take the same lock)
+        return _measure(args, hub, hub_mod, settings, students, solutions, sandbox, run_dir, repo_mode,
+                        HubUser, scores)
+
+
+def _measure(args, hub, hub_mod, settings, students, solutions, sandbox, run_dir, repo_mode, HubUser,
+             scores) -> int:
+    t: dict[str, float] = {}
+    hub_mod.lessons_mod.REPO.chmod(repo_mode & ~0o077)  # the class refuses a checkout others can read
     try:
         began = time.monotonic()
         hub.start()
@@ -118,19 +128,19 @@ def main() -> int:
         hub.load_gradebook(run_dir / "graded")
         got = scores(settings.db_url, LESSON, course_id=settings.course_id)
         t_load = time.monotonic() - mark - t_grade
-        hub.stage_feedback(run_dir / "graded", LESSON)
-        teacher.post(f"formgrader/api/assignment/{LESSON}/release_feedback")
+        hub.release_feedback(run_dir / "graded", LESSON)   # what `course feedback release` runs
         hub_total = time.monotonic() - mark + t_collect
         t["hub: collect (formgrader API)"] = t_collect
         t["hub: course grade"] = t_grade
         t["hub: load into PostgreSQL"] = t_load
-        t["hub: stage + release feedback"] = hub_total - t_collect - t_grade - t_load
+        t["hub: course feedback release"] = hub_total - t_collect - t_grade - t_load
         t["hub path, total"] = hub_total
     finally:
         mark = time.monotonic()
         hub.stop()
         t["stop everything"] = time.monotonic() - mark
         shutil.rmtree(run_dir, ignore_errors=True)
+        hub_mod.lessons_mod.REPO.chmod(repo_mode)
 
     print(f"bench_hub: {len(students)} students, lesson {LESSON}, --jobs {args.jobs}, "
           f"{'sandbox' if sandbox else 'no sandbox'}, users' venv {'cold' if args.cold else 'cached'}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import grp
 import os
 import pwd
+import shlex
 import shutil
 import subprocess
 import sys
@@ -12,14 +13,17 @@ import time
 from pathlib import Path
 
 from .. import lessons as lessons_mod
-from ..release import COPY_IGNORE
-from .configs import ClassSettings, instructor_nbgrader_config_text, jupyterhub_config_text, shared_nbgrader_config_text
+from .configs import (USER_TMP, ClassSettings, instructor_nbgrader_config_text, jupyterhub_config_text,
+                      role_config_files, shared_nbgrader_config_text)
 from .processes import HubError, port_open, run_bounded, as_user, stop_pid, wait_for
-from .provision import pg_tool, readable_by_all, ensure_proxy, hub_venv, missing_requirements
+from .provision import (ensure_proxy, hub_venv, install_course_code, missing_requirements, open_to_others, pg_tool,
+                        readable_by_all)
 
 __all__ = ["RELEASE_SCRIPT", "ClassHub"]
 
 
+# Run as the instructor in their course folder, after build_course generated release/ there:
+# nbgrader's own release_assignment puts each lesson into the exchange, owned by the instructor.
 RELEASE_SCRIPT = """
 import sys
 from nbgrader.apps import NbGraderAPI
@@ -28,19 +32,45 @@ app = NbGrader()
 app.initialize([])
 api = NbGraderAPI(app.coursedir, config=app.config)
 for lesson in sys.argv[1:]:
-    for step in (lambda: api.generate_assignment(lesson, force=True), lambda: api.release_assignment(lesson)):
-        result = step()
-        if not result["success"]:
-            sys.exit(f"{lesson}: " + (result.get("error") or "") + (result.get("log") or "")[-1500:])
+    result = api.release_assignment(lesson)
+    if not result["success"]:
+        sys.exit(f"{lesson}: " + (result.get("error") or "") + (result.get("log") or "")[-1500:])
 """
+
+
+def _private_log(path: Path):
+    """A log file only root reads (a hub's log names users and tokens' notes), opened to append."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
+    os.fchmod(fd, 0o600)
+    return os.fdopen(fd, "ab")
+
+
+def _not_files(folder: str, names: list[str]) -> set[str]:
+    """copytree's ignore: everything but folders, regular files and symbolic links."""
+    import stat
+
+    skipped = set()
+    for name in names:
+        try:
+            mode = os.lstat(os.path.join(folder, name)).st_mode
+        except OSError:
+            skipped.add(name)
+            continue
+        if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+            skipped.add(name)
+    return skipped
 
 
 class ClassHub:
     """The single-host class. Methods for the caller: ``start()``, ``stop()``, ``with``.
 
     ``start`` blocks until a user can log in (or raises and undoes what it
-    did); ``stop`` is safe to call twice and after a failed start, stops every
-    process by its PID and deletes only the accounts it created.
+    did); it refuses to start while the checkout (or the instructor's course
+    folder) is readable by the students. ``stop`` is safe to call twice and
+    after a failed start, stops every process by its PID, archives the
+    instructor's course folder into ``RUN_DIR/kept/`` and deletes only the
+    accounts it created. ``commands()`` are the instructor's next steps, as
+    printed by ``login_help()``.
     """
 
     def __init__(self, settings: ClassSettings, log=print):
@@ -50,6 +80,7 @@ class ClassHub:
         self.procs: dict[str, subprocess.Popen] = {}
         self.pg_data: Path | None = None
         self.venv: Path | None = None
+        self.kept: Path | None = None
         self.timings: dict[str, float] = {}
 
     # -- lifecycle
@@ -64,9 +95,12 @@ class ClassHub:
         missing = missing_requirements()
         if missing:
             raise HubError("cannot run the class here: missing " + "; ".join(missing))
+        refused = self.exposed_sources()
+        if refused:
+            raise HubError(refused)
         try:
             for step in (self._prepare, self._create_users, self._start_postgres, self._write_configs,
-                         self._release, self._start_proxy, self._start_hub):
+                         self._release, self._check_private, self._start_proxy, self._start_hub):
                 started = time.monotonic()
                 step()
                 self.timings[step.__name__.strip("_")] = round(time.monotonic() - started, 2)
@@ -83,6 +117,7 @@ class ClassHub:
                 proc.wait(timeout=5)
         self._kill_user_processes()
         self._stop_postgres()
+        self._keep_course_folder()
         for user in reversed(self.created_users):
             subprocess.run(["userdel", "-r", "-f", user], capture_output=True, timeout=60)
             try:
@@ -92,20 +127,68 @@ class ClassHub:
                 pass
         self.created_users.clear()
 
+    # -- what students must never read
+    def sources(self) -> list[Path]:
+        """What holds the answers: the checkout and its lessons (source notebooks, tests, solutions)."""
+        found = [lessons_mod.REPO]
+        if lessons_mod.REPO not in lessons_mod.NOTEBOOKS.parents:
+            found.append(lessons_mod.NOTEBOOKS)
+        return found
+
+    def exposed_sources(self) -> str:
+        """Why the class must not start ("" when it may): a source folder other users can read."""
+        exposed = [p for p in self.sources() if open_to_others(p)]
+        if not exposed:
+            return ""
+        return ("refusing to start the class: " + ", ".join(f"{p} (mode {p.stat().st_mode & 0o777:o})"
+                                                           for p in exposed) +
+                " can be read by every user on this machine, so every student could read the lessons' hidden "
+                "tests and solutions there. Make it private first (students never need it: their servers run "
+                "from a copy of the released material), e.g.\n  chmod go-rwx " +
+                " ".join(shlex.quote(str(p)) for p in exposed))
+
+    def private_paths(self) -> list[Path]:
+        """Everything a student's account must not open: sources, the course folder, grading, the hub's state."""
+        s = self.s
+        return [*self.sources(), s.course_root(), s.course_root() / "source", s.grading_dir, s.kept_dir,
+                s.run_dir / "hub", s.run_dir / "jupyterhub_config.py", s.run_dir / "postgres", s.scratch_dir,
+                s.run_dir / "jupyterhub.log", s.run_dir / "proxy.log",
+                Path(pwd.getpwnam(s.instructor).pw_dir) / ".jupyter" / "nbgrader_config.py"]
+
+    def _check_private(self) -> None:
+        """Ask the kernel, as each student, whether any private path opens (groups and ACLs count)."""
+        paths = [str(p) for p in self.private_paths()]
+        probe = 'for p; do if [ -r "$p" ] || [ -x "$p" ]; then echo "$p"; fi; done'
+        for student in self.s.students:
+            done = subprocess.run(["runuser", "-u", student, "--", "/bin/sh", "-c", probe, "sh", *paths],
+                                  capture_output=True, text=True, timeout=60, cwd="/")
+            opened = done.stdout.split()
+            if opened:
+                raise HubError(f"refusing to start the class: {student} can open {', '.join(opened)} "
+                               "(group or ACL permissions); make them private to root and the instructor")
+
     # -- steps
     def _prepare(self) -> None:
-        run = self.s.run_dir
+        s = self.s
+        run = s.run_dir
         run.mkdir(parents=True, exist_ok=True)
-        run.chmod(0o755)  # postgres and the users must reach their folders in it
+        run.chmod(0o711)  # postgres and the users reach their folders in it, but cannot list it
         if not readable_by_all(run):
             raise HubError(f"{run} is inside a folder other users cannot enter; use a run folder "
                            f"such as one made by tempfile.mkdtemp() under /tmp")
-        (run / "hub").mkdir(mode=0o700, exist_ok=True)
-        self.s.exchange.mkdir(exist_ok=True)
-        self.s.exchange.chmod(0o1777)
-        self.s.shared_config_dir.mkdir(exist_ok=True)
+        for private in (run / "hub", s.grading_dir, s.kept_dir, s.scratch_dir):  # root only
+            private.mkdir(mode=0o700, exist_ok=True)
+            private.chmod(0o700)
+        for name in ("jupyterhub.log", "proxy.log"):  # created private before anyone can look
+            _private_log(run / name).close()
+        s.exchange.mkdir(exist_ok=True)
+        s.exchange.chmod(0o1777)
+        for public in (s.shared_config_dir, s.course_code):
+            public.mkdir(exist_ok=True)
+            public.chmod(0o755)
         self.venv = hub_venv(log=self.log)
         self.proxy = ensure_proxy()
+        install_course_code(self.venv, s.course_code)
 
     def _create_users(self) -> None:
         for user in [self.s.instructor, *self.s.students]:
@@ -119,6 +202,11 @@ class ClassHub:
             self.created_users.append(user)
             home = Path(pwd.getpwnam(user).pw_dir)
             home.chmod(0o700)  # students cannot read each other's homes
+            # Their TMPDIR (configs.USER_TMP): made now, while nothing of theirs has run in the home.
+            scratch = home / USER_TMP
+            scratch.mkdir(mode=0o700)
+            entry = pwd.getpwnam(user)
+            os.chown(scratch, entry.pw_uid, entry.pw_gid)
         run_bounded(["chpasswd"], 60, input="".join(f"{u}:{p}\n" for u, p in self.s.passwords.items()))
 
     def _start_postgres(self) -> None:
@@ -138,9 +226,10 @@ class ClassHub:
         db = self.s.course_id.replace("-", "_")
         psql = [pg_tool("psql") or "psql", "-h", str(sock), "-p", str(self.s.pg_port), "-U", "postgres",
                 "-v", "ON_ERROR_STOP=1", "-q"]
-        as_user("postgres", psql + ["-c", f"CREATE ROLE gradebook LOGIN PASSWORD '{self.s.db_password}'"],
-                timeout=60)
-        as_user("postgres", psql + ["-c", f"CREATE DATABASE {db} OWNER gradebook"], timeout=60)
+        # The SQL goes in on stdin: a command line is readable by every user (/proc/PID/cmdline).
+        as_user("postgres", psql, timeout=60,
+                input=f"CREATE ROLE gradebook LOGIN PASSWORD '{self.s.db_password}';\n"
+                      f"CREATE DATABASE {db} OWNER gradebook;\n")
 
     def pg_pid(self) -> int | None:
         pid_file = self.pg_data / "postmaster.pid" if self.pg_data else None
@@ -164,10 +253,12 @@ class ClassHub:
         hub_config.touch(mode=0o600)  # it holds the proxy's token: root only
         hub_config.chmod(0o600)
         hub_config.write_text(jupyterhub_config_text(s, self.venv))
-        shared = s.shared_config_dir / "nbgrader_config.py"
-        shared.write_text(shared_nbgrader_config_text(s))
-        shared.chmod(0o644)
-        (s.run_dir / "nbgrader_config.py").write_text(shared.read_text())  # next to the hub's, to read
+        for path, text in role_config_files(s).items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.chmod(0o755)
+            path.write_text(text)
+            path.chmod(0o644)
+        (s.run_dir / "nbgrader_config.py").write_text(shared_nbgrader_config_text(s))  # next to the hub's, to read
         instructor = pwd.getpwnam(s.instructor)
         jupyter_dir = Path(instructor.pw_dir) / ".jupyter"
         jupyter_dir.mkdir(exist_ok=True)
@@ -178,31 +269,38 @@ class ClassHub:
             os.chown(path, instructor.pw_uid, instructor.pw_gid)
 
     def instructor_env(self) -> dict:
-        return {"PATH": f"{self.venv / 'bin'}:/usr/bin:/bin", "JUPYTER_CONFIG_PATH": str(self.s.shared_config_dir)}
+        return {"PATH": f"{self.venv / 'bin'}:/usr/bin:/bin",
+                "JUPYTER_CONFIG_PATH": str(self.s.role_config_dir(self.s.instructor))}
 
     def _release(self) -> None:
-        """As the instructor: copy the lessons into source/, generate the student version, release it."""
-        from ..release import check_release
+        """The lessons through ``course release``'s own code, into the instructor's course folder.
+
+        :func:`autograder.release.build_course` (self-study cells stripped, the
+        hints files of the lessons whose hints are on, the hidden-checks files
+        of the lessons the instructor chose) runs here, with the
+        class's PostgreSQL as the gradebook; the folder is then the
+        instructor's, and nbgrader's ``release_assignment``, run as the
+        instructor, puts each lesson into the exchange.
+        """
+        from ..release import build_course, check_release
 
         s = self.s
         root = s.course_root()
-        as_user(s.instructor, ["mkdir", "-p", str(root / "source")])
+        build_course(root, s.lessons, db_url=s.db_url, hints=s.hint_lessons, hidden_checks=s.hidden_checks)
+        run_bounded(["chown", "-R", f"{s.instructor}:{s.instructor}", str(root)], 60)
+        root.chmod(0o700)
         for lesson in s.lessons:
-            target = root / "source" / lesson
-            shutil.copytree(lessons_mod.NOTEBOOKS / lesson, target,
-                            ignore=COPY_IGNORE)
-            run_bounded(["chown", "-R", f"{s.instructor}:{s.instructor}", str(target)], 60)
+            check_release(root / "release" / lesson)
         # One nbgrader process for every lesson (its start-up costs ~2 s a command).
         as_user(s.instructor, [str(self.venv / "bin" / "python"), "-c", RELEASE_SCRIPT, *s.lessons],
                 env=self.instructor_env(), cwd=str(root), timeout=s.timeout * max(1, len(s.lessons)))
         for lesson in s.lessons:
-            check_release(root / "release" / lesson)
             if not (s.exchange / s.course_id / "outbound" / lesson).is_dir():
                 raise HubError(f"{lesson} was not released into the exchange")
 
     def _start_proxy(self) -> None:
-        log = open(self.s.run_dir / "proxy.log", "ab")
-        env = {**os.environ, "CONFIGPROXY_AUTH_TOKEN": self.s.proxy_token}
+        log = _private_log(self.s.run_dir / "proxy.log")
+        env = {**os.environ, "CONFIGPROXY_AUTH_TOKEN": self.s.proxy_token, "TMPDIR": str(self.s.scratch_dir)}
         self.procs["proxy"] = subprocess.Popen(
             [self.proxy, "--ip", "127.0.0.1", "--port", str(self.s.public_port),
              "--api-ip", "127.0.0.1", "--api-port", str(self.s.proxy_api_port),
@@ -215,8 +313,9 @@ class ClassHub:
     def _start_hub(self) -> None:
         import urllib.request
 
-        log = open(self.s.run_dir / "jupyterhub.log", "ab")
-        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
+        log = _private_log(self.s.run_dir / "jupyterhub.log")
+        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+               "TMPDIR": str(self.s.scratch_dir)}
         self.procs["hub"] = subprocess.Popen(
             [str(Path(sys.executable).parent / "jupyterhub"), "-f", str(self.s.run_dir / "jupyterhub_config.py")],
             stdout=log, stderr=log, env=env, start_new_session=True, cwd=self.s.run_dir / "hub")
@@ -269,46 +368,70 @@ class ClassHub:
 
         return load_results(out, self.s.db_url, course_id=self.s.course_id)
 
-    def stage_feedback(self, out: Path, lesson: str) -> list[str]:
-        """Put ``course grade``'s feedback where nbgrader's release_feedback looks for it.
+    def release_feedback(self, graded: Path, lesson: str) -> list[str]:
+        """``course feedback release`` for one lesson (what the printed command runs); the students released."""
+        from ..feedback_release import feedback_release
 
-        nbgrader names released feedback by a hash of the submission's secret,
-        so it needs ``timestamp.txt`` and ``submission_secret.txt`` from the
-        collected submission beside each HTML file. Returns the students staged.
-        """
+        s = self.s
+        done = feedback_release(graded, course=s.course_root(), exchange=s.exchange, lessons=[lesson],
+                                course_id=s.course_id)
+        return [student for result in done for student in result.released]
+
+    def _keep_course_folder(self) -> None:
+        """Copy the instructor's course folder (submissions, grading, feedback) into RUN_DIR/kept/."""
+        if self.s.instructor not in self.created_users:
+            return
         root = self.s.course_root()
-        staged = []
-        for html_dir in sorted((Path(out) / "feedback").glob(f"*/{lesson}")):
-            student = html_dir.parent.name
-            submitted = root / "submitted" / student / lesson
-            if not (submitted / "submission_secret.txt").exists():
-                continue  # not collected through the exchange: nothing to release to
-            target = root / "feedback" / student / lesson
-            if target.exists():
-                shutil.rmtree(target)
-            target.mkdir(parents=True)
-            for html in html_dir.glob("*.html"):
-                shutil.copy2(html, target / html.name)
-            for name in ("timestamp.txt", "submission_secret.txt"):
-                shutil.copy2(submitted / name, target / name)
-            staged.append(student)
-        if (root / "feedback").exists():
-            run_bounded(["chown", "-R", f"{self.s.instructor}:{self.s.instructor}", str(root / "feedback")], 60)
-        return staged
+        if not root.is_dir():
+            return
+        target = self.s.kept_dir / f"{root.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        self.s.kept_dir.mkdir(mode=0o700, exist_ok=True)
+        # A link stays a link (nothing outside is copied); a FIFO or device the account left is
+        # not opened (reading a FIFO would block the stop).
+        shutil.copytree(root, target, symlinks=True, ignore=_not_files)
+        self.kept = target
+
+    def commands(self) -> dict[str, list[str]]:
+        """The instructor's next steps as complete command lines (run as root, where the hub runs)."""
+        s = self.s
+        course = Path(sys.executable).with_name("course")
+        # Root's scratch files (graded copies, kernels' IPython folders) stay in the run folder,
+        # never in the /tmp every student can read.
+        cli = ["env", f"TMPDIR={s.scratch_dir}",
+               *([str(course)] if course.exists() else [sys.executable, "-m", "autograder.cli"])]
+        root = s.course_root()
+        return {
+            "grade": [*cli, "grade", str(root / "submitted"), "--out", str(s.grading_dir), "--jobs", str(s.jobs)],
+            "gradebook": [*cli, "gradebook", str(s.grading_dir), s.db_url],
+            "feedback": [*cli, "feedback", "release", str(s.grading_dir), "--course", str(root),
+                         "--exchange", str(s.exchange)],
+            "solutions": [*cli, "solutions", s.lessons[0], "--exchange", str(s.exchange), "--course", str(root)],
+        }
 
     def login_help(self) -> str:
         s = self.s
         rows = [f"  {u:<16} {s.passwords[u]}   ({'instructor' if u == s.instructor else 'student'})"
                 for u in [s.instructor, *s.students]]
+        steps = {k: shlex.join(v) for k, v in self.commands().items()}
         return "\n".join([
             f"The class is running: open {s.url}/hub/login and log in as one of",
             *rows,
-            f"Lessons released to the exchange: {', '.join(s.lessons)}",
+            f"Lessons released to the exchange: {', '.join(s.lessons)}"
+            + (f" (hints off for {', '.join(sorted(s.hints_off))})" if s.hints_off else "")
+            + (f" (hidden checks on for {', '.join(sorted(s.hidden_checks))}: those lessons' hidden tests "
+               "are readable by students)" if s.hidden_checks else ""),
             f"Gradebook: {s.db_url}",
             f"Configuration: {s.run_dir / 'jupyterhub_config.py'}, {s.run_dir / 'nbgrader_config.py'},",
             f"  and the instructor's {s.course_root().parent / '.jupyter' / 'nbgrader_config.py'}",
-            "Grade what the instructor collected, then load it into the gradebook:",
-            f"  course grade {s.course_root() / 'submitted'} --out {s.run_dir / 'graded'}",
-            f"  python -m autograder.gradebook {s.run_dir / 'graded'} '{s.db_url}'",
-            "Press Ctrl-C to stop everything (the demo accounts are deleted).",
+            "After the instructor collected (formgrader > Collect), as root here:",
+            "  # grade every collected submission, sandboxed",
+            f"  {steps['grade']}",
+            "  # load the scores into the class's gradebook (formgrader, nbgrader export)",
+            f"  {steps['gradebook']}",
+            "  # hand each student their feedback through the exchange (they Fetch Feedback)",
+            f"  {steps['feedback']}",
+            "  # then, lesson by lesson, the worked solutions (refused before that lesson's feedback)",
+            f"  {steps['solutions']}",
+            f"Press Ctrl-C to stop everything: the demo accounts are deleted, the instructor's course folder "
+            f"is kept in {s.kept_dir}.",
         ])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import pwd
 import secrets
 import socket
@@ -11,8 +13,16 @@ from pathlib import Path
 from ..config import COURSE_ID, nbgrader_config
 from .. import lessons as lessons_mod
 
-__all__ = ["free_port", "ClassSettings", "jupyterhub_config_text", "shared_nbgrader_config_text",
-           "instructor_nbgrader_config_text"]
+__all__ = ["STUDENT_LAB_OFF", "STUDENT_SERVER_OFF", "USER_TMP", "free_port", "ClassSettings", "jupyterhub_config_text",
+           "shared_nbgrader_config_text", "instructor_nbgrader_config_text", "role_config_files"]
+
+# nbgrader's instructor tools, off for students (nbgrader's "installation" page names them):
+# the lab plugins and the server extensions behind them. Students keep the assignment
+# list and validate.
+STUDENT_LAB_OFF = ("@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:create-assignment",
+                   "@jupyter/nbgrader:course-list")
+STUDENT_SERVER_OFF = ("nbgrader.server_extensions.formgrader", "nbgrader.server_extensions.course_list")
+USER_TMP = ".tmp"   # each user's TMPDIR, in their home (mode 700), never the shared /tmp
 
 
 # --------------------------------------------------------------------------- settings and config files
@@ -35,6 +45,10 @@ class ClassSettings:
     course_id: str = COURSE_ID
     public_port: int = 0      # 0: any free port
     timeout: float = 120      # seconds any one start-up step may take
+    hints_off: set[str] = field(default_factory=set)   # lessons released without their hints file
+    # Lessons whose hidden tests are released for `course check --hidden` (students can read them).
+    hidden_checks: set[str] = field(default_factory=set)
+    jobs: int = field(default_factory=lambda: os.cpu_count() or 2)   # in the printed grading command
 
     def __post_init__(self):
         self.run_dir = Path(self.run_dir)
@@ -54,7 +68,40 @@ class ClassSettings:
 
     @property
     def shared_config_dir(self) -> Path:
+        """Jupyter settings every user reads (JUPYTER_CONFIG_PATH): ``student/`` and ``instructor/``."""
         return self.run_dir / "etc-jupyter"
+
+    def role_config_dir(self, user: str) -> Path:
+        return self.shared_config_dir / ("instructor" if user == self.instructor else "student")
+
+    @property
+    def course_code(self) -> Path:
+        """The course's packages for the users' servers (on their PYTHONPATH), from its wheel."""
+        return self.run_dir / "course-code"
+
+    @property
+    def grading_dir(self) -> Path:
+        """``course grade --out``: root only (the autograded notebooks hold the hidden tests)."""
+        return self.run_dir / "grading"
+
+    @property
+    def scratch_dir(self) -> Path:
+        """TMPDIR of root's work for the class (the hub, the proxy, the printed commands): root only."""
+        return self.run_dir / "tmp"
+
+    @property
+    def kept_dir(self) -> Path:
+        """Where the instructor's course folder is archived when the class stops (root only)."""
+        return self.run_dir / "kept"
+
+    @property
+    def solutions_dir(self) -> Path:
+        """Worked solutions released for the class (``course solutions --release``), one folder a lesson."""
+        return self.exchange / self.course_id / "solutions"
+
+    @property
+    def hint_lessons(self) -> list[str]:
+        return [lesson for lesson in self.lessons if lesson not in self.hints_off]
 
     @property
     def db_url(self) -> str:
@@ -110,11 +157,33 @@ c.Spawner.default_url = "/lab"
 c.Spawner.notebook_dir = "~"
 c.Spawner.start_timeout = {int(s.timeout)}
 c.Spawner.http_timeout = {int(s.timeout)}
+
+# Students get nbgrader's student tools (assignment list, validate); the instructor also gets
+# the formgrader and create-assignment: each role reads its own settings folder.
+def _role_settings(spawner):
+    return "{s.role_config_dir(s.instructor)}" if spawner.user.name == {s.instructor!r} else "{s.role_config_dir('')}"
+
+# Each user's scratch files (kernels' IPython folders, `course check`'s copies) go to a folder in
+# their home only they can open, never into the /tmp every account shares (where a classmate
+# could read them, or create the folder first under a name a program predicts).
+def _private_tmp(spawner):
+    import pwd
+    return pwd.getpwnam(spawner.user.name).pw_dir + "/{USER_TMP}"
+
 c.Spawner.environment = {{
-    # nbgrader's shared settings (course id, exchange folder) for every user.
-    "JUPYTER_CONFIG_PATH": "{s.shared_config_dir}",
+    "TMPDIR": _private_tmp,
+    # nbgrader's settings (course id, exchange folder) and which of its tools are on.
+    "JUPYTER_CONFIG_PATH": _role_settings,
+    # The course's own packages (course_lib, the `course` command), installed for this class
+    # from its wheel -- never the checkout, which students cannot read.
+    "PYTHONPATH": "{s.course_code}",
     # nbgrader calls `alembic` from PATH; kernels run the same venv.
-    "PATH": "{venv / 'bin'}:/usr/local/bin:/usr/bin:/bin",
+    "PATH": "{s.course_code / 'bin'}:{venv / 'bin'}:/usr/local/bin:/usr/bin:/bin",
+    # `course check --hidden` needs the hidden tests: off unless the instructor released some
+    # lessons' (their hidden-checks file); the others still refuse, lesson by lesson.
+    "COURSE_HIDDEN_CHECKS": "{'on' if s.hidden_checks else 'off'}",
+    # Where `course solutions` finds worked solutions once the instructor released them.
+    "COURSE_SOLUTIONS": "{s.solutions_dir}",
 }}
 '''
 
@@ -122,7 +191,7 @@ c.Spawner.environment = {{
 def shared_nbgrader_config_text(s: ClassSettings) -> str:
     """The ``nbgrader_config.py`` every user's server reads (via JUPYTER_CONFIG_PATH)."""
     return f'''\
-# nbgrader_config.py shared by every user of the class -- written by autograder/hub.py.
+# nbgrader_config.py shared by every user of the class -- written by autograder/hub/.
 # Students need only the course id and where the exchange is; the instructor's
 # own settings (course folder, gradebook) are in ~/.jupyter/nbgrader_config.py.
 c = get_config()  # noqa
@@ -141,7 +210,7 @@ def instructor_nbgrader_config_text(s: ClassSettings) -> str:
     """The instructor's ``nbgrader_config.py``: the course's settings plus the PostgreSQL gradebook."""
     root = s.course_root()
     lines = [
-        "# The instructor's nbgrader settings -- written by autograder/hub.py from autograder/config.py.",
+        "# The instructor's nbgrader settings -- written by autograder/hub/ from autograder/config.py.",
         "# The course folder is in the instructor's home (the formgrader looks there); the gradebook",
         "# is PostgreSQL, so several graders and the formgrader can use it at once. Keep this file",
         "# private (mode 600): it holds the gradebook's password.",
@@ -157,3 +226,26 @@ def instructor_nbgrader_config_text(s: ClassSettings) -> str:
     lines += ["", "# The exchange, as for every user.", f'c.Exchange.root = "{s.exchange}"',
               "c.Exchange.path_includes_course = False"]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def role_config_files(s: ClassSettings) -> dict[Path, str]:
+    """Each role's settings folder: nbgrader's shared settings, and which nbgrader tools are off.
+
+    Students: the formgrader, create-assignment and course-list plugins are
+    disabled in JupyterLab (``labconfig/page_config.json``) and the formgrader
+    and course-list server extensions are not loaded (``jupyter_server_config.json``),
+    as nbgrader's documentation does with ``jupyter labextension disable``.
+    Hiding a menu is not what keeps answers from students (Unix permissions
+    are); it keeps the instructor's tools out of a student's way.
+    """
+    student, instructor = s.role_config_dir(""), s.role_config_dir(s.instructor)
+    shared = shared_nbgrader_config_text(s)
+    return {
+        student / "nbgrader_config.py": shared,
+        student / "labconfig" / "page_config.json":
+            json.dumps({"disabledExtensions": {name: True for name in STUDENT_LAB_OFF}}, indent=1) + "\n",
+        student / "jupyter_server_config.json":
+            json.dumps({"ServerApp": {"jpserver_extensions": {name: False for name in STUDENT_SERVER_OFF}}},
+                       indent=1) + "\n",
+        instructor / "nbgrader_config.py": shared,
+    }

@@ -33,12 +33,16 @@ def run_bounded(cmd: list[str], timeout: float, **kw) -> subprocess.CompletedPro
 
 
 def as_user(user: str, cmd: list[str], *, env: dict | None = None, cwd: str | None = None,
-            timeout: float = 120) -> subprocess.CompletedProcess:
-    """Run ``cmd`` as ``user`` (runuser; root only) and return it, failing loudly."""
+            timeout: float = 120, input: str | None = None) -> subprocess.CompletedProcess:
+    """Run ``cmd`` as ``user`` (runuser; root only) and return it, failing loudly.
+
+    Its command line is readable by every user (``/proc/PID/cmdline``): pass
+    anything secret as ``input`` (stdin), never in ``cmd`` or ``env``.
+    """
     env_args = [f"{k}={v}" for k, v in (env or {}).items()]
     home = pwd.getpwnam(user).pw_dir
     return run_bounded(["runuser", "-u", user, "--", "env", f"HOME={home}", f"USER={user}", *env_args, *cmd],
-                timeout, cwd=cwd or "/")
+                       timeout, cwd=cwd or "/", input=input)
 
 
 def wait_for(check, timeout: float, what: str, interval: float = 0.2):
@@ -67,6 +71,3 @@ def stop_pid(pid: int, timeout: float = 15) -> None:
     """SIGTERM ``pid`` and its children, then SIGKILL whatever is left after ``timeout``."""
     kill_tree(pid, grace=timeout)
 
-
-# Run as the instructor in their course folder: nbgrader's own settings files are read
-# (~/.jupyter and JUPYTER_CONFIG_PATH), exactly as `nbgrader generate_assignment` would.

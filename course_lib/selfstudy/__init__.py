@@ -4,6 +4,7 @@
     progress    the learner's progress file (checks, hints seen), rebuilt when missing or corrupt
     hints       the next hint of an exercise, recorded as seen
     workfiles   files in the work folder written so that a planted link cannot redirect them
+    released    the same material as released to a class (a lesson's hints file), where no source is
 
 The CLI (``course hint``, ``course progress``, ``course solutions``) and the
 hint panel of the notebooks (:mod:`course_lib.widgets.hints`) share these,
@@ -12,7 +13,7 @@ so a hint seen in JupyterLab counts in the terminal too.
 
 from importlib import import_module
 
-__all__ = ["exercises", "progress", "hints", "workfiles"]
+__all__ = ["exercises", "progress", "hints", "workfiles", "released"]
 
 
 def __getattr__(name):

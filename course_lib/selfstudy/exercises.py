@@ -161,9 +161,13 @@ def exercises_in(nb: dict, lesson: str) -> list[Exercise]:
     return found
 
 
-def find_exercise(lesson: str, name: str, notebooks: Path | None = None) -> Exercise:
-    """The exercise called ``name``: any of its grade ids (any case), or its number in the notebook."""
-    found = lesson_exercises(lesson, notebooks)
+def find_exercise(lesson: str, name: str, notebooks: Path | None = None, *,
+                  among: list[Exercise] | None = None) -> Exercise:
+    """The exercise called ``name``: any of its grade ids (any case), or its number in the notebook.
+
+    ``among``: the lesson's exercises already read (e.g. from a released hints file).
+    """
+    found = among if among is not None else lesson_exercises(lesson, notebooks)
     wanted = str(name).strip().lower()
     for exercise in found:
         names = {exercise.name.lower(), *(g.lower() for g in exercise.solutions)}

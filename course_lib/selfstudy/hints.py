@@ -1,7 +1,9 @@
 """Staged hints: each call shows the next hint of an exercise and records it as seen.
 
 Hints are written in the lesson's source notebook (see
-:mod:`course_lib.selfstudy.exercises`), from a nudge to a near-solution, and
+:mod:`course_lib.selfstudy.exercises`; on a class hub they come from the
+lesson's released hints file, :mod:`course_lib.selfstudy.released`), from a
+nudge to a near-solution, and
 are given one at a time: asking again shows the next, and past the last one
 the answer says there are no more (and points at ``course solutions``).
 :func:`list_hints` lists a lesson's exercises, numbered as the notebook
@@ -14,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import progress
-from .exercises import find_exercise, lesson_exercises, lesson_id
+from .exercises import find_exercise
+from .released import hint_exercises_for
 
 __all__ = ["Hint", "next_hint", "list_hints"]
 
@@ -42,8 +45,8 @@ class Hint:
 
 def next_hint(lesson: str, exercise: str, work: Path) -> Hint:
     """The first hint of ``exercise`` not yet seen in ``work``'s progress file, now recorded."""
-    lesson = lesson_id(lesson)
-    found = find_exercise(lesson, exercise)
+    lesson, exercises = hint_exercises_for(lesson, work)
+    found = find_exercise(lesson, exercise, among=exercises)
     seen = progress.hints_seen(work, lesson, found.name)
     if seen >= len(found.hints):
         return Hint(lesson, found.name, 0, len(found.hints), "", found.label)
@@ -54,10 +57,10 @@ def next_hint(lesson: str, exercise: str, work: Path) -> Hint:
 
 def list_hints(lesson: str, work: Path) -> str:
     """The exercises of ``lesson`` as ``course hint`` names them, with the hints seen so far."""
-    lesson = lesson_id(lesson)
+    lesson, exercises = hint_exercises_for(lesson, work)  # the source, or the lesson's released hints file
     data = progress.load(work)
     lines = [f"{lesson}: ask for a hint with `course hint {lesson[:2]} NUMBER` or `... NAME`"]
-    for exercise in lesson_exercises(lesson):
+    for exercise in exercises:
         seen = min(int(data["lessons"].get(lesson, {}).get(exercise.name, {}).get("hints_seen", 0)),
                    len(exercise.hints))
         number = exercise.number or "-"

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import ipywidgets as widgets
 
-from course_lib.selfstudy import exercises as _exercises
 from course_lib.selfstudy import hints as _hints
 from course_lib.selfstudy import progress as _progress
 from course_lib.selfstudy import workfiles as _workfiles
+from course_lib.selfstudy import released as _released
 
 __all__ = ["HintPanel", "hint_panel"]
 
@@ -41,7 +41,6 @@ class HintPanel(widgets.VBox):
     """
 
     def __init__(self, lesson: str, *, work: Path | str | None = None):
-        self.lesson = _exercises.lesson_id(lesson)
         self.note = ""
         try:
             self.work = _progress.work_folder(work or os.getcwd())
@@ -51,12 +50,18 @@ class HintPanel(widgets.VBox):
         except ValueError:  # the instructor's source notebook: hints still work, counted for this panel only
             self.work = Path(tempfile.mkdtemp(prefix="course-hints-"))
             self.note = " (not saved: this is the course's source notebook)"
-        self._exercises = {e.name: e for e in _exercises.lesson_exercises(self.lesson)}  # read once
+        try:  # the source notebook where this machine has it, else the lesson's released hints file
+            self.lesson, found = _released.hint_exercises_for(lesson, self.work)
+            self.off = ""
+        except LookupError as exc:  # hints turned off for this class, or the lesson not fetched here
+            self.lesson, found, self.off = str(lesson), [], str(exc).strip("'\"")
+        self._exercises = {e.name: e for e in found}  # read once
         # Labelled as the notebook numbers them ("Exercise 1 — SafeCounter"); the value is the name.
         self.choice = widgets.Dropdown(options=[(e.label, e.name) for e in self._exercises.values()],
                                        description="exercise", layout=widgets.Layout(width="auto"))
         self.button = widgets.Button(description="Show the next hint", icon="lightbulb-o",
-                                     button_style="info", layout=widgets.Layout(width="auto", min_width="13em"))
+                                     button_style="info", disabled=bool(self.off),
+                                     layout=widgets.Layout(width="auto", min_width="13em"))
         self.status = widgets.HTML()
         self.shown = widgets.HTML()
         self.button.on_click(lambda _: self.next_hint())
@@ -71,6 +76,9 @@ class HintPanel(widgets.VBox):
         return hint
 
     def _redraw(self, exhausted: bool = False) -> None:
+        if self.off:
+            self.status.value = f"<span>{html.escape(self.off)}</span>"
+            return
         exercise = self._exercises[self.choice.value]
         seen = exercise.hints[: _progress.hints_seen(self.work, self.lesson, exercise.name)]
         self.status.value = f"<span>{len(seen)} of {len(exercise.hints)} hints seen{self.note}</span>"

@@ -50,7 +50,7 @@ def test_release_keeps_a_folder_that_exists_unless_forced(tmp_path):
     assert release_mod.release(["01-mini"], out=work, notebooks=MINI_COURSE) == []
     assert (work / "01-mini" / "mine.txt").read_text() == "my notes"
     assert release_mod.release(["01-mini"], out=work, force=True, notebooks=MINI_COURSE) == [work / "01-mini"]
-    assert sorted(p.name for p in (work / "01-mini").iterdir()) == ["01-mini.ipynb"]
+    assert sorted(p.name for p in (work / "01-mini").iterdir()) == ["01-mini.ipynb", "hints.json"]
 
 
 @pytest.mark.slow
