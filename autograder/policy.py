@@ -90,9 +90,12 @@ LESSON_POLICY: dict[str, dict] = {
                                               "Process", "Queue", "Pipe", "Pool", "Value", "Array", "Lock",
                                               "Event", "Manager", "TimeoutError", "ProcessError"}}},
     "05": {"writable": {"balance"}},
-    "07": {"modules": {"course_lib.servers"}},
-    "08": {"modules": {"course_lib.chat"}},
-    "10": {"modules": {"asyncio", "course_lib.servers", "course_lib.chat"}},
+    # The course's servers are what a lesson's exercise is built against, never what it is built on:
+    # of course_lib.servers a solution uses only the clock and the asyncio runner, of chat nothing.
+    "07": {"modules": {"course_lib.servers"}, "attributes": {"course_lib.servers": {"rfc867_time"}}},
+    "08": {"modules": set()},
+    "10": {"modules": {"asyncio", "course_lib.servers"},
+           "attributes": {"course_lib.servers": {"rfc867_time", "AsyncioServer"}}},
 }
 
 #: Attributes no module offers a solution, whatever the lesson: they reach threads' internals,
@@ -898,6 +901,14 @@ class _Checker(ast.NodeVisitor):
         if isinstance(value, types.ModuleType) or f"{module}.{attr}" in self.allowed:
             return  # a submodule: _check_module_chain decides
         if module.startswith("course_lib"):
+            if module not in self.allowed and module.rpartition(".")[2] not in NEVER_REFERENCED:
+                self.flag(node, where, f"this lesson's solutions do not use {module}: the exercise is to build "
+                                       "what it does")
+                return
+            listed = LESSON_POLICY.get(_lesson_key(self.lesson), {}).get("attributes", {}).get(module)
+            if listed is not None and attr not in listed:
+                self.flag(node, where, f"of {module}, a solution here may use only {', '.join(sorted(listed))}: "
+                                       "the exercise is to build what the course's own servers do")
             return
         allowed = module_attributes(module, self.lesson)
         if attr not in allowed:

@@ -14,6 +14,8 @@ names both. Modules themselves are not entered.
 
 from __future__ import annotations
 
+import collections
+import functools
 import types
 from typing import Any, Callable, Iterator
 
@@ -62,9 +64,15 @@ def _entries(obj, path: str):
     elif isinstance(obj, list):
         for index, value in enumerate(obj[:MAX_ITEMS]):
             yield f"{path}[{index}]", value, (lambda new, o=obj, i=index: _set_item(o, i, new))
-    elif isinstance(obj, (tuple, set, frozenset)):
+    elif isinstance(obj, (tuple, set, frozenset, collections.deque)):
         for index, value in enumerate(list(obj)[:MAX_ITEMS]):
             yield f"{path}[{index}]", value, None
+    elif isinstance(obj, functools.partial):  # partial(Server.serve, server): what it will call, with what
+        yield f"{path}.func", obj.func, None
+        for index, value in enumerate(obj.args[:MAX_ITEMS]):
+            yield f"{path}.args[{index}]", value, None
+        for key, value in list(obj.keywords.items())[:MAX_ITEMS]:
+            yield f"{path}.keywords[{key!r}]", value, None
     elif isinstance(obj, type):
         if obj.__module__ in _SKIP_MODULES:
             return
@@ -115,9 +123,16 @@ def _entries(obj, path: str):
                    lambda new, ns=namespace, k=global_name: _set_item(ns, k, new))
         for index, value in enumerate(fn.__defaults__ or ()):
             yield f"{name}: default {index}", value, None
-    elif hasattr(obj, "__dict__") and not isinstance(obj, types.ModuleType):
-        for name, value in list(vars(obj).items()):
-            yield f"{path}.{name}", value, (lambda new, d=vars(obj), k=name: _set_item(d, k, new))
+    elif not isinstance(obj, types.ModuleType):
+        if hasattr(obj, "__dict__"):
+            for name, value in list(vars(obj).items()):
+                yield f"{path}.{name}", value, (lambda new, d=vars(obj), k=name: _set_item(d, k, new))
+        for klass in type(obj).__mro__:  # __slots__ hold references too
+            for name in getattr(klass, "__slots__", ()) if isinstance(getattr(klass, "__slots__", ()), (tuple, list)) else ():
+                if name in ("__dict__", "__weakref__") or not hasattr(obj, name):
+                    continue
+                yield (f"{path}.{name}", getattr(obj, name),
+                       lambda new, o=obj, n=name: object.__setattr__(o, n, new))
         yield f"type({path})", type(obj), None
 
 

@@ -87,15 +87,29 @@ def _course_hook_active(event: str) -> bool:
     return folder == _COURSE_LIB or folder.startswith(_COURSE_LIB + os.sep)
 
 
-def install(send, *, processes_allowed: bool, guarded_types: frozenset, snapshot) -> None:
+def _starter(frame) -> str:
+    """Where a process was started from: the first frame outside subprocess/os (file:line)."""
+    depth, seen = 0, []
+    while frame is not None and depth < _MAX_FRAMES:
+        name = frame.f_code.co_filename
+        if not name.endswith(("subprocess.py", "os.py")):
+            seen.append(f"{os.path.basename(name)}:{frame.f_lineno} {frame.f_code.co_name}")
+        frame = frame.f_back
+        depth += 1
+    return " > ".join(reversed(seen[-8:])) or "?"
+
+
+def install(send, *, processes_allowed: bool, guarded_types: frozenset, snapshot):
     """Install the hook; ``send`` signs and sends one message, ``guarded_types`` are the ids of the
-    classes no cell may change, ``snapshot`` is compared at every cell's start."""
+    classes no cell may change, ``snapshot`` is compared at every cell's start. Returns the function
+    start-up calls when it is over (a process with no cell on the stack counts from then on)."""
     getframe = sys._getframe
     state = threading.local()  # per thread: inside the hook (the hook's own events are ignored)
     baseline = {"path": set(sys.path), "meta_path": {id(f) for f in sys.meta_path}}
     trusted = tuple({os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
                     | {sys.prefix, sys.base_prefix, _COURSE_LIB})
     sent = [0]
+    started = [False]  # set by the returned function once start-up is over and cells may run
 
     def report(event: str, cells: list, detail: str = "") -> None:
         if sent[0] >= _MAX_EVENTS:
@@ -153,11 +167,14 @@ def install(send, *, processes_allowed: bool, guarded_types: frozenset, snapshot
             state.busy = True
             try:
                 cells = cells_on_stack(getframe(1), True)
+                if not cells and not started[0]:
+                    return  # the judge's own start-up (ipykernel's), before any cell can run
                 # No cell on the stack is no excuse: nothing the course runs after start-up starts a
                 # process in these lessons, so a thread whose target is library code
                 # (socketserver.ForkingTCPServer.handle_request) still started it for a solution.
                 report(event, cells, "a process started from a solution" if cells else
-                       "a process started on a thread no cell is on, in a lesson whose exercises start none")
+                       "a process started on a thread no cell is on, in a lesson whose exercises start none"
+                       f" ({_starter(getframe(1))}: {str(args[0] if args else '')[:60]})")
             finally:
                 state.busy = False
             return
@@ -186,3 +203,8 @@ def install(send, *, processes_allowed: bool, guarded_types: frozenset, snapshot
                 state.busy = False
 
     sys.addaudithook(hook)
+
+    def opened() -> None:
+        started[0] = True
+
+    return opened

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import builtins
 import os
+import platform
 import subprocess
 import sys
 import threading
@@ -78,13 +79,16 @@ def main(argv: list[str] | None = None) -> None:
     # ipykernel swaps input() for each request, and IPython adds exit/quit/get_ipython: theirs to change.
     snapshot = integrity.Snapshot(modules, frozenset(vars(builtins)) - {"input", "exit", "quit", "help",
                                                                           "breakpoint"})
+    # platform.uname() runs `uname -p` once and caches it; ipykernel's start-up asks for it. Asked
+    # here, before processes are forbidden, no later start-up step starts a process.
+    platform.uname()
     if not processes_allowed:
         problem = seccomp.available()
         if problem:
             send({"event": "seccomp", "cells": [], "detail": problem})
         else:
             seccomp.forbid_processes()
-    audit.install(send, processes_allowed=processes_allowed,
+    opened = audit.install(send, processes_allowed=processes_allowed,
                   guarded_types=integrity.protected_types(modules), snapshot=snapshot)
 
     from ipykernel.kernelapp import IPKernelApp
@@ -107,5 +111,6 @@ def main(argv: list[str] | None = None) -> None:
 
     serving = threading.Thread(target=serve, name="judge-runner", daemon=True)
     serving.start()
+    opened()
     send({"ready": os.getpid(), "seccomp": not processes_allowed and not seccomp.available()})
     app.start()
