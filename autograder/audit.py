@@ -420,8 +420,11 @@ class JudgeKernelManager(AsyncKernelManager):
 
     def judge_env(self) -> dict[str, str]:
         """Environment of a judge kernel: no startup files, no unsafe path."""
-        ipython_dir = Path(tempfile.gettempdir()) / f"judge-ipython-{os.getpid()}"
-        return {"PYTHONSAFEPATH": "1", "IPYTHONDIR": str(ipython_dir), "PYTHONNOUSERSITE": "1"}
+        # IPython keeps the cells it ran (history.sqlite) in IPYTHONDIR: a folder of this kernel's own,
+        # mode 700 and removed with it, so on a shared machine no one else reads a student's code there.
+        if getattr(self, "_ipython_dir", None) is None:
+            self._ipython_dir = tempfile.mkdtemp(prefix="judge-ipython-")
+        return {"PYTHONSAFEPATH": "1", "IPYTHONDIR": self._ipython_dir, "PYTHONNOUSERSITE": "1"}
 
     def format_kernel_cmd(self, extra_arguments=None):
         cmd = super().format_kernel_cmd(extra_arguments=extra_arguments)
@@ -441,7 +444,8 @@ class JudgeKernelManager(AsyncKernelManager):
             self.audit.close()
             import shutil
 
-            for own in (getattr(self, "_own_audit_dir", None), getattr(self, "warm_scratch", None)):
+            for own in (getattr(self, "_own_audit_dir", None), getattr(self, "warm_scratch", None),
+                        getattr(self, "_ipython_dir", None)):
                 if own:
                     shutil.rmtree(own, ignore_errors=True)
 

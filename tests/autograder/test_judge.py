@@ -168,3 +168,20 @@ def test_every_module_the_tests_rely_on_is_sealed():
     unwatched = {m for m in modules - set(protected_names())
                  if not m.startswith(("course_lib.judge", "course_lib.widgets"))}
     assert not unwatched and "course_lib.grading" in protected_names(), sorted(unwatched)
+
+
+def test_a_judge_kernels_ipython_folder_is_its_own_and_private():
+    """Is the folder where IPython keeps a judge kernel's history (the cells it ran) private to the
+    user (mode 700) and different for each kernel, so no other account reads a student's code there?"""
+    import os
+    import stat
+
+    from autograder.audit import JudgeKernelManager
+
+    first, second = JudgeKernelManager().judge_env()["IPYTHONDIR"], JudgeKernelManager().judge_env()["IPYTHONDIR"]
+    try:
+        assert first != second
+        assert stat.S_IMODE(os.stat(first).st_mode) == 0o700
+    finally:
+        os.rmdir(first)
+        os.rmdir(second)
