@@ -336,8 +336,8 @@ def test_the_grader_overrules_a_kernel_that_reports_a_pass_it_did_not_see(lying_
     assert result["status"] == "tampered", result
     assert result["score"] == 0.0
     assert tests["ThreadedDaytimeServer_reply"]["score"] == 0.0
-    assert "the grader's own check failed (the bytes the server sent: the server did not close" in \
-        tests["ThreadedDaytimeServer_reply"]["message"]
+    # The grader's own check's words, whether the runner reported them or the grader overruled a pass
+    assert "the bytes the server sent: the server did not close" in tests["ThreadedDaytimeServer_reply"]["message"]
     assert "none of this test's checks reached the grader" in tests["ThreadedDaytimeServer_concurrent"]["message"]
     # get_daytime's tests were judged by the grader too, and agreed with the kernel
     assert tests["get_daytime_reply"]["message"] == ""
