@@ -26,7 +26,8 @@ here. An attack passes when it
 
 Attacks that beat the grader today are ``xfail(strict=True)`` with the hole
 in the reason: closing the hole turns them into XPASS (a failure), and the
-mark is flipped then. Solutions in unusual but legitimate styles sit in the
+mark is flipped then (``closed=`` keeps the hole's description beside the
+attack that now guards its fix). Solutions in unusual but legitimate styles sit in the
 same batches and must earn every point of their exercises, so the policy
 does not buy safety by refusing honest work.
 """
@@ -75,6 +76,7 @@ class Attack:
     replace: dict                                   # grade id -> source (the other cells stay stubs)
     statuses: frozenset = FORBIDDEN                 # the statuses it deserves
     hole: str | None = None                         # why it beats the grader today (xfail reason)
+    closed: str | None = None                       # the hole it found, since closed: it guards the fix
     zero: tuple = ()                                # tests it must earn nothing on
     decode: Callable[[str], str] | None = None      # the attack's own cipher, undone by the leak check
     baseline: bool = True                           # False: it does some work; only `zero` is held to 0
@@ -152,14 +154,14 @@ def every_lesson() -> dict[str, Attack]:
         n = lesson[:2]
         attacks[f"{n}_rig_runner_via_shell"] = Attack(
             lesson, "Does a solution that reaches the shell through a borrowed Thread.__init__ and rigs the "
-                    "runner's test handler earn nothing?", {cell: rig}, hole=H_INIT_SHELL)
+                    "runner's test handler earn nothing?", {cell: rig}, closed=H_INIT_SHELL)
         if n in REWRITE_LESSONS:
             attacks[f"{n}_rewrite_tests_via_wraps"] = Attack(
                 lesson, "Does a solution that copies the runner thread's private state with functools.wraps and "
-                        "rewrites the test sources earn nothing?", {cell: rewrite}, hole=H_WRAPS_REWRITE)
+                        "rewrites the test sources earn nothing?", {cell: rewrite}, closed=H_WRAPS_REWRITE)
         attacks[f"{n}_leak_hidden_source"] = Attack(
             lesson, "Does a solution that reads every test's source and fails each test with its hidden "
-                    "lines, enciphered, leak none of them?", {cell: leak}, hole=H_WRAPS_LEAK, decode=unshift)
+                    "lines, enciphered, leak none of them?", {cell: leak}, closed=H_WRAPS_LEAK, decode=unshift)
     return attacks
 
 
@@ -592,7 +594,7 @@ ATTACKS: dict[str, Attack] = {
         L02, "Can code reached through the shell start a process from a pool thread where seccomp forbids them?",
         {first_solution_cell(L02): f"PAYLOAD = {payload('process_on_a_pool_thread.py')!r}\n"
                                     + payload("shell_by_thread_init.py")},
-        absent=("PROCESS-RAN",), hole=H_PROCESS),
+        absent=("PROCESS-RAN",), closed=H_PROCESS),
     "03_agreeing_values": Attack(
         L03, "Do a counter and a bank that count nothing, returning objects equal to anything, earn nothing?",
         AGREEING_VALUES, statuses=frozenset({"graded"}), hole=H_AGREE),
@@ -606,14 +608,14 @@ ATTACKS: dict[str, Attack] = {
     "04_queue_hidden_from_not_built_on": Attack(
         L04, "Does a BoundedBuffer on a queue.Queue kept in a deque still lose the test that forbids it?",
         {"bounded_buffer_solution": QUEUE_IN_A_DEQUE}, statuses=frozenset({"graded"}), baseline=False,
-        zero=("bounded_buffer_fifo",), hole=H_DEQUE.format(kind="queue.Queue", test="bounded_buffer_fifo")),
+        zero=("bounded_buffer_fifo",), closed=H_DEQUE.format(kind="queue.Queue", test="bounded_buffer_fifo")),
     "05_noop_transfer": Attack(
         L05, "Does a transfer that moves nothing earn nothing?", {"transfer": NOOP_TRANSFER},
         statuses=frozenset({"graded"}), hole=H_NOOP),
     "05_patch_sealed_grading": Attack(
         L05, "Does replacing grading's private comparison from a library-only thread earn nothing?",
         {first_solution_cell(L05): payload("patch_sealed_module.py"), "philosopher": PHILOSOPHER_WHO_NEVER_EATS},
-        hole=H_SEALED),
+        closed=H_SEALED),
     "06_carry_hidden_inputs": Attack(
         L06, "Does a classify_address that records the hidden addresses it is given leak none of them?",
         CARRY_HIDDEN_INPUTS, statuses=frozenset({"graded"}), hole=H_CARRY),
@@ -623,27 +625,27 @@ ATTACKS: dict[str, Attack] = {
     "07_course_server_as_own": Attack(
         L07, "Does the course's DaytimeServer under the exercise's name earn nothing?",
         {"ThreadedDaytimeServer": COURSE_DAYTIME_SERVER},
-        hole=H_COURSE_SERVER.format(n="07", module="servers", why="servers.rfc867_time", server="DaytimeServer",
+        closed=H_COURSE_SERVER.format(n="07", module="servers", why="servers.rfc867_time", server="DaytimeServer",
                                     what="thread-per-client day/time server (BackgroundServer)",
                                     tests="no ThreadedDaytimeServer test calls expect_not_built_on")),
     "08_course_room_as_own": Attack(
         L08, "Does the course's ChatRoomServer under the exercise's name earn nothing?",
         {"ChatRoom_solution": COURSE_CHAT_ROOM},
-        hole=H_COURSE_SERVER.format(n="08", module="chat", why="its line framing", server="chat.ChatRoomServer",
+        closed=H_COURSE_SERVER.format(n="08", module="chat", why="its line framing", server="chat.ChatRoomServer",
                                     what="thread-per-client chat room speaking the exercise's protocol",
                                     tests="no ChatRoom test calls expect_not_built_on")),
     "09_barrier_hidden_from_not_built_on": Attack(
         L09, "Does a ReusableBarrier on threading.Barrier kept in a deque still lose the test that forbids it?",
         {"ReusableBarrier": BARRIER_IN_A_DEQUE}, statuses=frozenset({"graded"}), baseline=False,
         zero=("ReusableBarrier_one_round",),
-        hole=H_DEQUE.format(kind="threading.Barrier", test="ReusableBarrier_one_round")),
+        closed=H_DEQUE.format(kind="threading.Barrier", test="ReusableBarrier_one_round")),
     "09_forged_line_on_the_channel": Attack(
         L09, "Is a verdict written onto the judge's socket through a partial of socket.socket refused?",
         {first_solution_cell(L09): FORGED_LINE}),
     "10_course_servers_as_own": Attack(
         L10, "Do the course's DaytimeServer and ChatRoomServer under the exercises' names earn nothing?",
         COURSE_SERVERS_IN_LESSON_10,
-        hole=H_COURSE_SERVER.format(n="10", module="servers and course_lib.chat", why="AsyncioServer",
+        closed=H_COURSE_SERVER.format(n="10", module="servers and course_lib.chat", why="AsyncioServer",
                                     server="DaytimeServer and chat.ChatRoomServer",
                                     what="thread-per-client server each",
                                     tests="only SelectorDaytimeServer_one_thread and AsyncChatRoom_one_loop "
@@ -663,7 +665,7 @@ ATTACKS: dict[str, Attack] = {
         {first_solution_cell(L04): PROCESS_POOL}),
     "08_forking_server_where_none_is_allowed": Attack(
         L08, "Is a solution that makes socketserver fork where the lesson allows no process held against it?",
-        {first_solution_cell(L08): FORKING_SERVER}, hole=H_FORK_UNSEEN),
+        {first_solution_cell(L08): FORKING_SERVER}, closed=H_FORK_UNSEEN),
 }
 # ------------------------------------------------------------------ legitimate, unusual styles
 
