@@ -51,6 +51,7 @@ class Job:
     template: str            # course dir with source/, release/ and gradebook.db
     limits: dict = field(default_factory=lambda: asdict(Limits()))
     sandbox: bool = True
+    prestart: bool = True    # start the next submission's kernel while this one is graded
 
 
 class SubmissionError(Exception):
@@ -62,12 +63,28 @@ def run(job: Job) -> dict:
     mark = _log_mark()
     with tempfile.TemporaryDirectory(prefix="course-grade-") as tmp:
         result, files = _grade_in(Path(tmp), job)
+    if result.status == "error" and _kernel_never_started(result.reason):
+        # No cell ran: the kernel died while starting (measured under heavy load, now and then). That is
+        # never the student's doing, so the submission is graded once more, with a kernel started cold.
+        print(f"[{job.student}/{job.lesson}] the kernel died while starting; grading it once more",
+              file=sys.stderr, flush=True)
+        from . import warm
+
+        warm.close()  # a kernel waiting for this lesson may be the one that died: none is taken now
+        mark = _log_mark()
+        with tempfile.TemporaryDirectory(prefix="course-grade-") as tmp:
+            result, files = _grade_in(Path(tmp), Job(**{**asdict(job), "prestart": False}))
     if result.status == "error" and result.reason.startswith("nbgrader could not grade it"):
         cause = _log_cause(mark, known=result.reason)
         if cause:  # the kernel's own words, which nbgrader's traceback does not hold
             result.reason = (f"the grading kernel could not start or run: {cause} "
                              f"(nbgrader: {result.reason.removeprefix('nbgrader could not grade it: ')})")
     return {"result": result.to_dict(), "files": files}
+
+
+def _kernel_never_started(reason: str) -> bool:
+    """Did nbgrader fail because the kernel died before it answered its first request?"""
+    return reason.startswith("nbgrader could not grade it") and "before replying to kernel_info" in reason
 
 
 NBGRADER_DUMP = "] nbgrader failed:\n"  # how _grade_in starts its copy of nbgrader's log in the worker's log
@@ -160,7 +177,7 @@ def _grade_in(work: Path, job: Job) -> tuple[Result, dict]:
     config = nbgrader_config(work, limits)
     incidents_file = work / "incidents.jsonl"
     config.BoundedExecute.incident_file = str(incidents_file)
-    config.BoundedExecute.prestart_lesson = job.lesson if job.limits.get("prestart", True) else ""
+    config.BoundedExecute.prestart_lesson = job.lesson if job.prestart and job.limits.get("prestart", True) else ""
     from .policy import allows_processes
 
     config.JudgeKernelManager.allow_processes = allows_processes(job.lesson)

@@ -199,3 +199,30 @@ def test_a_kernel_that_cannot_start_puts_its_cause_in_the_reason(tmp_path, templ
     assert result["status"] == "error"
     assert "the grading kernel could not start or run" in result["reason"], result["reason"]
     assert "course_lib" in result["reason"] and "ModuleNotFoundError" in result["reason"], result["reason"]
+
+
+def test_a_kernel_that_dies_while_starting_is_started_once_more_cold(monkeypatch, tmp_path):
+    """If nbgrader fails because the kernel died before its first reply (no cell ran: never the
+    student's doing), is the submission graded once more, without a kernel started ahead — and only once?"""
+    from autograder import worker
+    from autograder.results import Result
+
+    calls = []
+
+    def fake_grade_in(work, job):
+        calls.append(job.prestart)
+        if len(calls) == 1:
+            return Result(student_id=job.student, lesson=job.lesson, status="error",
+                          reason="nbgrader could not grade it: RuntimeError: Kernel died before replying to "
+                                 "kernel_info"), {}
+        return Result(student_id=job.student, lesson=job.lesson, status="graded", score=1.0), {}
+
+    monkeypatch.setattr(worker, "_grade_in", fake_grade_in)
+    job = worker.Job(student="s", lesson="01-mini", submission=str(tmp_path), template=str(tmp_path))
+    assert worker.run(job)["result"]["status"] == "graded"
+    assert calls == [True, False]
+    calls.clear()
+    monkeypatch.setattr(worker, "_grade_in", lambda work, job: (calls.append(job.prestart) or Result(
+        student_id="s", lesson="01-mini", status="error",
+        reason="nbgrader could not grade it: RuntimeError: Kernel died before replying to kernel_info"), {}))
+    assert worker.run(job)["result"]["status"] == "error" and calls == [True, False]
