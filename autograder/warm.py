@@ -34,7 +34,7 @@ _lock = threading.Lock()  # guards _slot; taken by the worker's thread and the s
 _slot: dict | None = None  # {"tests", "km", "started" (Event), "ok", "scratch", "cls"}
 
 
-def _shutdown(slot: dict) -> None:
+def _shutdown(slot: dict) -> threading.Thread:
     """Stop a warm kernel (if it started) and remove its scratch folder, in the background."""
     def stop():
         slot["started"].wait(STARTUP_S)
@@ -45,7 +45,9 @@ def _shutdown(slot: dict) -> None:
                 pass
         shutil.rmtree(slot["scratch"], ignore_errors=True)
 
-    threading.Thread(target=stop, name="warm-kernel-stop", daemon=True).start()
+    stopper = threading.Thread(target=stop, name="warm-kernel-stop", daemon=True)
+    stopper.start()
+    return stopper
 
 
 def prepare(km_class, config, tests: dict, *, lesson: str, sandboxed: bool) -> None:
@@ -154,5 +156,5 @@ def close() -> None:
     with _lock:
         slot, _slot = _slot, None
     if slot is not None:
-        _shutdown(slot)
-        slot["started"].wait(STARTUP_S)
+        # The worker is ending: wait for the kernel to be gone, so nothing outlives it.
+        _shutdown(slot).join(STARTUP_S + 30)

@@ -136,8 +136,8 @@ def test_feedback_and_report_have_nothing_live(batch):
     assert len(pages) > 2
     for page in pages:
         text = page.read_text(encoding="utf-8")
-        for live in ("<script", "onerror=", "javascript:"):
-            assert live not in text.lower(), (page, live)
+        assert "<script" not in text.lower(), page  # as raw text; handlers and URLs are judged parsed:
+        # the report's matrix quotes a failure in a title attribute, escaped, where "onerror=" is text
         parser = LiveParts()
         parser.feed(text)
         assert parser.found == [], (page, parser.found)
