@@ -18,6 +18,10 @@ result as grading one at a time. The worker writes nothing of the batch's
 outputs: it answers with the :class:`~autograder.results.Result` and the
 files to publish (the graded notebook, the feedback), and the parent
 ``course grade`` process is their only writer.
+
+One piece (about 530 lines) on purpose: one submission's whole path — read,
+normalize, grade, retry a kernel that never started, settle, serve — is
+read together when a row looks wrong; its next split is the serving loop.
 """
 
 from __future__ import annotations
