@@ -13,6 +13,7 @@ import csv
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -144,3 +145,15 @@ def grading_processes(out: Path) -> list:
     import psutil
 
     return [p for p in psutil.process_iter(["cmdline"]) if f"--batch {out}" in " ".join(p.info["cmdline"] or [])]
+
+
+@dataclass(frozen=True)
+class Legit:
+    """A correct solution in an unusual style (the attack corpora's counterpart): every listed test
+    earns its points."""
+
+    lesson: str
+    question: str
+    replace: dict
+    full_tests: tuple
+    hole: str | None = None  # why the grader refuses it today (xfail reason)

@@ -49,7 +49,7 @@ import nbformat
 import pytest
 
 from autograder.leaks import hidden_lines, quotes_hidden
-from tests.submissions import MINI_COURSE, NOTEBOOKS, grade, make_submission, source_notebook
+from tests.submissions import Legit, MINI_COURSE, NOTEBOOKS, grade, make_submission, source_notebook
 
 pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
 
@@ -70,15 +70,6 @@ class Attack:
     statuses: frozenset = frozenset({"rejected"})   # the statuses it deserves
     hole: str | None = None                         # why it beats the grader today (xfail reason)
 
-
-@dataclass(frozen=True)
-class Legit:
-    """A correct solution in an unusual style: every listed test must earn its points."""
-
-    lesson: str
-    question: str
-    replace: dict
-    full_tests: tuple
 
 
 # --------------------------------------------------------------------- helpers for the corpus

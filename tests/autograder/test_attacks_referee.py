@@ -48,7 +48,7 @@ from typing import Callable
 
 import pytest
 
-from tests.submissions import NOTEBOOKS, grade, make_submission, source_notebook
+from tests.submissions import NOTEBOOKS, Legit, grade, make_submission, source_notebook
 
 pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
 
@@ -83,16 +83,6 @@ class Attack:
     absent: tuple = ()                              # text its feedback must not show (what it tried, done;
                                                     # never written whole in its own cells, which it shows)
 
-
-@dataclass(frozen=True)
-class Legit:
-    """A correct solution in an unusual style: every listed test earns its points."""
-
-    lesson: str
-    question: str
-    replace: dict
-    full_tests: tuple
-    hole: str | None = None                         # why the grader refuses it today (xfail reason)
 
 
 def unshift(text: str) -> str:
