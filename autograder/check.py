@@ -35,7 +35,7 @@ from .config import Limits
 from .lessons import CourseError
 from .results import graded_cell_error
 
-__all__ = ["QUIET_KERNEL", "policy_problems", "TestResult", "check", "report", "check_hidden",
+__all__ = ["QUIET_KERNEL", "policy_problems", "TestResult", "check", "exercise_named", "report", "check_hidden",
            "record_progress"]
 
 #: Kernel arguments for a check: ipykernel's warnings about its own transport are not the learner's business.
@@ -200,7 +200,8 @@ def _select(template, chosen, submitted_sources: dict[str, list[str]]):
     return new_notebook(cells=kept, metadata=template.metadata)
 
 
-def _find(exercises: list, wanted: str):
+def exercise_named(exercises: list, wanted: str):
+    """The exercise `wanted` names (its name, a solution grade id, or its number); a clear error otherwise."""
     label = str(wanted).strip().lower()
     for exercise in exercises:
         if label in {exercise.name.lower(), *(g.lower() for g in exercise.solutions)}:
@@ -246,19 +247,33 @@ def _untouched(exercise, submitted_sources: dict[str, list[str]], stubs: dict[st
 
 def check(notebook: Path, *, limits: Limits = Limits(), exercise: str | None = None,
           hidden: bool = False) -> list[TestResult]:
-    """Run ``notebook``'s tests as grading does; one result per test cell run (of ``exercise`` only, if given)."""
+    """Run ``notebook``'s tests as grading does; one result per test cell run (of ``exercise`` only, if given).
+
+    The judge kernel starts first (:mod:`autograder.headstart`): it boots while the lesson is read.
+    """
+    from . import headstart
+
+    notebook = Path(notebook)
+    submitted = _read_submission(notebook)
+    started = headstart.start(notebook, exercise, hidden=hidden, kernel_arguments=QUIET_KERNEL)
+    try:
+        return _check(notebook, submitted, limits=limits, exercise=exercise, hidden=hidden)
+    finally:
+        if started:
+            headstart.stop()  # the check failed before it ran: its kernel is not left behind
+
+
+def _check(notebook: Path, submitted: dict, *, limits: Limits, exercise: str | None, hidden: bool) -> list[TestResult]:
     from course_lib.selfstudy.exercises import exercises_in
 
     from .leaks import WITHHELD, quotes_hidden
     from .normalize import normalize, solution_sources
 
-    notebook = Path(notebook)
-    submitted = _read_submission(notebook)
     lesson = notebook.resolve().parent.name
     cells = _lesson_cells(lesson, submitted, hidden=hidden, folder=notebook.resolve().parent)
     given = solution_sources(submitted)
     known = exercises_in(json.loads(json.dumps(cells.template)), lesson)
-    chosen = [_find(known, exercise)] if exercise else known
+    chosen = [exercise_named(known, exercise)] if exercise else known
     template = _select(cells.template, chosen[0], given) if exercise else cells.template
     normalized = normalize(template, submitted, lesson)
     of_test = {t: e for e in known for t in e.tests}

@@ -50,12 +50,16 @@ def _shutdown(slot: dict) -> threading.Thread:
     return stopper
 
 
-def prepare(km_class, config, tests: dict, *, lesson: str, sandboxed: bool) -> None:
+def prepare(km_class, config, tests: dict, *, lesson: str, sandboxed: bool, cwd: str | None = None,
+            extra_arguments: list[str] | None = None, niceness: int = NICENESS) -> None:
     """Start, in the background, a kernel like the one ``config`` gives ``km_class``, for ``tests``.
 
     The copy of ``config`` points the kernel's scratch folders (sandbox
     runtime and working folder, or the ipc socket folder) at a fresh
     folder of its own, so the job that made ``config`` can delete its own.
+    ``cwd`` and ``extra_arguments`` are what the notebook's own start would
+    give the kernel (``course check``'s head start, :mod:`autograder.headstart`,
+    starts the very kernel its check runs in, at the usual ``niceness`` 0).
     """
     global _slot
     scratch = Path(tempfile.mkdtemp(prefix="warm-kernel-"))
@@ -75,9 +79,9 @@ def prepare(km_class, config, tests: dict, *, lesson: str, sandboxed: bool) -> N
         try:
             km = km_class(config=warm_config, kernel_name="python3")
             km.judge_tests = slot["tests"]
-            km.niceness = NICENESS
+            km.niceness = niceness
             slot["km"] = km
-            asyncio.run(km.start_kernel(cwd=str(scratch)))
+            asyncio.run(km.start_kernel(cwd=cwd or str(scratch), extra_arguments=list(extra_arguments or [])))
             slot["ok"] = True
         except Exception as error:  # a cold start will say what is wrong
             slot["error"] = repr(error)

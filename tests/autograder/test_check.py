@@ -105,13 +105,13 @@ def test_one_exercise_runs_with_the_setup_and_the_solutions_it_uses(tmp_path):
     from course_lib.selfstudy.exercises import exercises_in
 
     exercises = exercises_in(nbformat.from_dict(nb), "01-x")
-    chosen = check._find(exercises, "main")
+    chosen = check.exercise_named(exercises, "main")
     kept = check._select(nb, chosen, {"main": ["def main():\n    return 1"]})
     sources = [c.source for c in kept.cells]
     assert sources == ["import threading", "def helper():\n    raise NotImplementedError()",
                        "def main():\n    raise NotImplementedError()", "main()\nhelper()"]
     with pytest.raises(CourseError, match="its exercises are"):
-        check._find(exercises, "nothing")
+        check.exercise_named(exercises, "nothing")
 
 
 def test_a_long_failure_is_cut_to_fit_and_stress_passes_are_labelled():
