@@ -7,8 +7,10 @@ the event log of the server chosen in the drop-down, refreshed live.
 What it trades off: the log's listeners run in the servers' own threads, so
 the panel redraws from those threads, at most every ``interval`` seconds (a
 short timer catches the last burst). A busy server therefore costs a few
-redraws a second, not one per connection. The panel only shows and stops
-servers; it never starts one.
+redraws a second, not one per connection. Redraws never overlap (one lock
+for the whole redraw): a server's thread and the timer redrawing at once
+once changed the rows while the other walked them, under load. The panel
+only shows and stops servers; it never starts one.
 """
 
 from __future__ import annotations
@@ -47,6 +49,10 @@ class ServerPanel(widgets.VBox):
         # Guards _watched, _last_draw and _pending; held briefly by server
         # threads (log listeners) and the kernel's thread (buttons, refresh).
         self._lock = threading.Lock()
+        # Held for a whole redraw: the kernel's thread, a server's thread and the redraw timer may all
+        # redraw, and two redraws at once would change the rows while the other walks them.
+        self._drawing = threading.RLock()
+        self._closed = False
         self._watched: dict[int, object] = {}
         self._last_draw = 0.0
         self._pending: threading.Timer | None = None
@@ -60,22 +66,25 @@ class ServerPanel(widgets.VBox):
 
     # -- drawing ------------------------------------------------------------
     def refresh(self) -> None:
-        """Redraw the rows and the log; start listening to new servers' logs."""
-        shown = list(_servers.registered())
-        self._watch(shown)
-        rows = [self._row(s) for s in shown]
-        keep = {id(s) for s in shown}
-        for key in [k for k in self._row_widgets if k not in keep]:
-            _close_all(self._row_widgets.pop(key))
-        self._rows.children = rows or [self._empty]
-        names = [s.name for s in shown]
-        current = self._choice.value
-        self._choice.options = names
-        if names:
-            self._choice.value = current if current in names else names[-1]
-        self._draw_log()
-        with self._lock:
-            self._last_draw = time.monotonic()
+        """Redraw the rows and the log; start listening to new servers' logs (nothing once closed)."""
+        with self._drawing:
+            if self._closed:  # a redraw that was already on its way when close() ran
+                return
+            shown = list(_servers.registered())
+            self._watch(shown)
+            rows = [self._row(s) for s in shown]
+            keep = {id(s) for s in shown}
+            for key in [k for k in self._row_widgets if k not in keep]:
+                _close_all(self._row_widgets.pop(key))
+            self._rows.children = rows or [self._empty]
+            names = [s.name for s in shown]
+            current = self._choice.value
+            self._choice.options = names
+            if names:
+                self._choice.value = current if current in names else names[-1]
+            self._draw_log()
+            with self._lock:
+                self._last_draw = time.monotonic()
 
     def _row(self, server) -> widgets.HBox:
         """The server's row, made once and updated in place (no widget churn)."""
@@ -142,6 +151,8 @@ class ServerPanel(widgets.VBox):
         self.refresh()
 
     def close(self) -> None:
+        with self._drawing:  # after any redraw under way, and before any that comes later
+            self._closed = True
         with self._lock:
             watched = list(self._watched.values())
             self._watched.clear()

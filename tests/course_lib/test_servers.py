@@ -506,6 +506,57 @@ def test_server_panel_lists_servers_and_its_stop_button_stops_one():
     assert not first.log._listeners and not second.log._listeners
 
 
+def test_server_panel_redraws_one_at_a_time_and_not_after_close():
+    """While one thread redraws the panel, does a redraw from another (a server's log event, the timer)
+    wait for it instead of changing the rows it walks, and is a redraw that comes after close() a no-op?"""
+    from course_lib.widgets.server_panel import ServerPanel
+
+    first = servers.start(servers.DaytimeServer(), name="panel-c")
+    panel = ServerPanel(interval=0.0)
+    inside, resume, second_drew = threading.Event(), threading.Event(), threading.Event()
+    row = panel._row
+    errors = []
+
+    def slow_row(server):  # the first redraw stops in the middle of its rows until told to go on
+        if threading.current_thread().name == "first redraw" and not inside.is_set():
+            inside.set()
+            resume.wait(5)
+        elif threading.current_thread().name == "second redraw":
+            second_drew.set()
+        return row(server)
+
+    def redraw():
+        try:
+            panel.refresh()
+        except Exception as exc:  # noqa: BLE001 - the test reports it
+            errors.append(exc)
+
+    panel._row = slow_row
+    one = threading.Thread(target=redraw, name="first redraw", daemon=True)
+    two = threading.Thread(target=redraw, name="second redraw", daemon=True)
+    extra = None
+    try:
+        one.start()
+        assert inside.wait(5)
+        extra = servers.start(servers.EchoServer(), name="panel-d")  # a new row for the second redraw
+        two.start()
+        assert not second_drew.wait(0.3), "a second redraw ran while the first was walking the rows"
+        resume.set()
+        one.join(5)
+        two.join(5)
+        assert not one.is_alive() and not two.is_alive() and not errors, errors
+        assert second_drew.is_set() and len(panel._rows.children) == 2
+        panel.close()
+        panel.refresh()  # a redraw on its way when the panel closed
+        assert not panel._row_widgets
+    finally:
+        resume.set()
+        panel.close()
+        first.stop()
+        if extra is not None:
+            extra.stop()
+
+
 def test_background_logs_a_client_thread_that_raises(capsys):
     """Does an exception in a thread the function started go to the job's log, not stderr?"""
     def server_with_buggy_handler(port=0):
