@@ -35,17 +35,3 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.get_closest_marker("sandbox"):
             item.add_marker(skip)
-
-
-@pytest.fixture(autouse=True)
-def _no_running_loop_left_behind(request):
-    """A test that leaves an asyncio loop marked as running in the main thread breaks every later
-    asyncio.run() and Playwright's sync API in the same worker (seen in CI: the culprit is not yet
-    found). Name it, as a warning, and clear the mark so the tests after it are judged on their own."""
-    import asyncio
-    import warnings
-
-    yield
-    if asyncio.events._get_running_loop() is not None:
-        asyncio.events._set_running_loop(None)
-        warnings.warn(f"{request.node.nodeid} left an asyncio loop marked as running in the main thread")
