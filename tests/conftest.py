@@ -35,3 +35,16 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.get_closest_marker("sandbox"):
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _no_warm_kernel_left_behind():
+    """A test that grades in this process (``worker.run``) leaves the kernel started ahead for a next
+    job that never comes; stop it with the test, as a worker does when it ends, so no judge kernel
+    outlives the test that started it."""
+    import sys
+
+    yield
+    warm = sys.modules.get("autograder.warm")
+    if warm is not None and warm._slot is not None:
+        warm.close()
