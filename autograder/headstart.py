@@ -86,6 +86,10 @@ def start(notebook: Path, exercise: str | None, *, hidden: bool, kernel_argument
     except Exception:  # noqa: BLE001 - no guess: the check starts its kernel itself and says what is wrong
         return False
     from traitlets.config import Config
+    # The kernel's start imports IPython.paths (its kernel folders) in the starting thread; imported there
+    # while this thread imports IPython for nbconvert, the import failed with KeyError 'IPython' (one start in
+    # a few): import it here, first.
+    import IPython.paths  # noqa: F401
 
     warm.prepare(JudgeKernelManager, Config(), tests, lesson=folder.name, sandboxed=False, cwd=str(folder),
                  extra_arguments=[*kernel_arguments, *KERNEL_ARGUMENTS], niceness=0)
