@@ -12,7 +12,11 @@ give a function that refuses a first argument that is not an instance of
 the class (as Python 2's unbound methods did). Properties (their getter,
 setter and deleter) and ``functools.cached_property`` are wrapped the same
 way; the classes ``dataclasses.dataclass`` and ``functools.total_ordering``
-return (which may be new, or have new methods) are wrapped again.
+return (which may be new, or have new methods) are wrapped again. A
+``@contextlib.contextmanager`` (or ``asynccontextmanager``) method is made
+again around the checked function: the context manager it returns keeps
+its function in the public attribute ``func``, which must not be the
+unchecked one (``bank.locked().func(other)``).
 
 What it trades off: one Python-level ``__get__`` per method call on such
 classes (about 0.3 µs), and this file is not traced by the scheduler, so
@@ -23,6 +27,7 @@ class outside a judge kernel, are untouched.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import functools
 import sys
 import types
@@ -48,6 +53,27 @@ def _checked(function, cls):
     return call
 
 
+def _made_by(decorator):
+    def example():
+        yield
+
+    return decorator(example).__code__
+
+
+#: The code of the function each context-manager decorator returns -> that decorator.
+_CONTEXT_MANAGERS = {_made_by(d): d for d in (contextlib.contextmanager, contextlib.asynccontextmanager)}
+
+
+def _context_manager_method(function, cls):
+    """``function`` made by ``@contextlib.contextmanager`` (or the async one): made again around the
+    checked generator function, or None if it is not one."""
+    decorator = _CONTEXT_MANAGERS.get(function.__code__)
+    wrapped = getattr(function, "__wrapped__", None)
+    if decorator is None or not isinstance(wrapped, types.FunctionType):
+        return None
+    return decorator(_checked(wrapped, cls))
+
+
 class OwnMethod:
     """A function of a class made in a cell: bound through an instance, checked through the class."""
 
@@ -71,7 +97,7 @@ def guard_class(cls: type) -> type:
     """Wrap the functions, properties and cached properties ``cls`` defines itself."""
     for name, value in list(vars(cls).items()):
         if isinstance(value, types.FunctionType) and name != "__new__":
-            replacement = OwnMethod(value, cls)
+            replacement = OwnMethod(_context_manager_method(value, cls) or value, cls)
         elif isinstance(value, OwnMethod):  # copied into a new class (dataclass(slots=True)): this class's now
             replacement = OwnMethod(value.function, cls)
         elif isinstance(value, property):
