@@ -421,6 +421,25 @@ class SafeCounter:
     def value(self):
         return self._count
 '''
+#: Lesson 03: a @contextlib.contextmanager method, which the policy lets read private names on self, asked
+#: through the manager's public .func to treat the runner's own thread as self. Only if that read works does
+#: the cell go on to define the reference SafeCounter: its points are the sign that the hole is open.
+CONTEXT_MANAGER_ON_A_THREAD = '''\
+import contextlib
+
+
+class Peek:
+    """Reads its own self's private state, or so the policy is told."""
+
+    @contextlib.contextmanager
+    def state(self):
+        yield self._started
+
+
+next(Peek().state().func(threading.current_thread()))  # a TypeError here: the guard held, no SafeCounter
+
+''' + reference(L03, "SafeCounter")
+
 H_WATCHED = ("grader hole: the scheduler replaces threading.Lock for a search by factories a solution can tell "
              "apart (threading.Lock.__name__ is not 'allocate_lock'), so a counter that locks only when watched "
              "passes SafeCounter_no_lost_update; unwatched, its unlocked += loses nothing on CPython 3.11 (no "
@@ -592,6 +611,9 @@ ATTACKS: dict[str, Attack] = {
         L03, "Does a counter that takes its lock only under the scheduler lose the tests of lost updates?",
         {"SafeCounter": LOCKS_ONLY_WHEN_WATCHED}, statuses=frozenset({"graded"}), baseline=False,
         zero=("SafeCounter_no_lost_update", "SafeCounter_stress"), hole=H_WATCHED),
+    "03_context_manager_func_on_a_thread": Attack(
+        L03, "Does a context-manager method's .func refuse another object (the runner's thread) as its self?",
+        {"SafeCounter": CONTEXT_MANAGER_ON_A_THREAD}, statuses=frozenset({"graded"})),
     "03_freeze_a_protected_class": Attack(
         L03, "Is a protected class frozen by dataclasses.dataclass from a solution cell held against it?",
         {"predict_lost_update": FREEZE_A_PROTECTED_CLASS}),
@@ -904,10 +926,10 @@ LEGIT: dict[str, Legit] = {
         DATACLASS_COUNTER, ("SafeCounter_counts", "SafeCounter_no_lost_update", "SafeCounter_stress")),
     "03_legit_context_manager_method": Legit(
         L03, "Does a Bank whose methods lock through a @contextlib.contextmanager method earn every point?",
-        CONTEXT_MANAGER_BANK, BANK_TESTS, hole=H_CM_METHOD),
+        CONTEXT_MANAGER_BANK, BANK_TESTS, closed=H_CM_METHOD),
     "03_legit_slots": Legit(
         L03, "Does a Bank with __slots__ and a context-manager class of its own earn every point?",
-        SLOTS_BANK, BANK_TESTS, hole=H_SLOTS),
+        SLOTS_BANK, BANK_TESTS, closed=H_SLOTS),
     "05_legit_exit_stack": Legit(
         L05, "Do locks held through contextlib.ExitStack and forks taken in index order earn every point?",
         EXIT_STACK_LOCKS,
