@@ -535,10 +535,12 @@ def philosopher(table, seat, meals):
         if hasattr(table, "cheated"):
             table.cheated.clear()
 '''
-H_WIPE = ("test hole: philosopher_eats and philosopher_all_eat judge by CheckedTable.cheated, a public list on the "
+H_WIPE = ("test hole: philosopher_eats and philosopher_all_eat judged by CheckedTable.cheated, a public list on the "
           "very table handed to philosopher(); a philosopher that takes no fork and calls table.cheated.clear() "
-          "(a method call: the policy's rules on changing attributes cover assignments only) passes both, and "
-          "philosopher_real_threads never looks at the forks")
+          "(a method call: the policy's rules on changing attributes cover assignments only) passed both (closed "
+          "when the record went private), and philosopher_real_threads never looked at the forks, so it still "
+          "earned that 1 point (closed: its CountingTable's forks know the thread holding them, and eat() "
+          "writes down a seat that does not hold both)")
 
 #: Lesson 04 (no process allowed): a process pool, which the policy's module rules let through
 #: (concurrent.futures.ProcessPoolExecutor is a public name of an allowed module); seccomp is the only guard.
@@ -668,7 +670,7 @@ ATTACKS: dict[str, Attack] = {
         {"run_in_threads": DOCSTRINGS_OF_HANDED_FUNCTIONS}, statuses=frozenset({"graded"}), baseline=False),
     "05_wipe_the_tables_record": Attack(
         L05, "Does a philosopher that takes no fork and clears the table's record of cheats earn nothing?",
-        {"philosopher": WIPE_THE_TABLES_RECORD}, statuses=frozenset({"graded"}), hole=H_WIPE),
+        {"philosopher": WIPE_THE_TABLES_RECORD}, statuses=frozenset({"graded"}), closed=H_WIPE),
     "09_docstring_of_a_raised_exception": Attack(
         L09, "Does a ConnectionPool that keeps the docstring of an exception raised through it leak no hidden line?",
         {"ConnectionPool": DOCSTRING_OF_A_RAISED_EXCEPTION}, statuses=frozenset({"graded"}), baseline=False),
