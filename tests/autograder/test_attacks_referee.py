@@ -443,7 +443,10 @@ next(Peek().state().func(threading.current_thread()))  # a TypeError here: the g
 H_WATCHED = ("grader hole: the scheduler replaces threading.Lock for a search by factories a solution can tell "
              "apart (threading.Lock.__name__ is not 'allocate_lock'), so a counter that locks only when watched "
              "passes SafeCounter_no_lost_update; unwatched, its unlocked += loses nothing on CPython 3.11 (no "
-             "switch between the load and the store inside one method call), so SafeCounter_stress passes too")
+             "switch between the load and the store inside one method call), so SafeCounter_stress passes too. "
+             "Closed test-side: both cells also run two real threads whose increment(1) is an int subclass "
+             "whose addition waits (a second at most) at a barrier for the other's, so an unlocked += loses "
+             "one of them every time")
 
 H_FABRICATED = ("test hole: {test} trusts what the student's function returns about calls it never checks "
                 "were made ({why}); results made up from the arguments earn the points without a thread")
@@ -612,7 +615,7 @@ ATTACKS: dict[str, Attack] = {
     "03_locks_only_when_watched": Attack(
         L03, "Does a counter that takes its lock only under the scheduler lose the tests of lost updates?",
         {"SafeCounter": LOCKS_ONLY_WHEN_WATCHED}, statuses=frozenset({"graded"}), baseline=False,
-        zero=("SafeCounter_no_lost_update", "SafeCounter_stress"), hole=H_WATCHED),
+        zero=("SafeCounter_no_lost_update", "SafeCounter_stress"), closed=H_WATCHED),
     "03_context_manager_func_on_a_thread": Attack(
         L03, "Does a context-manager method's .func refuse another object (the runner's thread) as its self?",
         {"SafeCounter": CONTEXT_MANAGER_ON_A_THREAD}, statuses=frozenset({"graded"})),
