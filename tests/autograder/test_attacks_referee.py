@@ -601,7 +601,7 @@ ATTACKS: dict[str, Attack] = {
     "02_no_work_where_tests_look_away": Attack(
         L02, "Do a run_concurrently that runs nothing and a ticker that never ticks earn nothing?",
         NO_WORK_WHERE_TESTS_LOOK_AWAY, statuses=frozenset({"graded"}),
-        hole=H_FABRICATED.format(test="run_concurrently_overlaps (and start_ticker_no_busy_wait)",
+        closed=H_FABRICATED.format(test="run_concurrently_overlaps (and start_ticker_no_busy_wait)",
                                  why="`met == [True, True, True]` is the tasks' return value, and five sleeps "
                                      "that never run take no time; a ticker that never ticks never busy-waits")),
     "02_process_from_a_pool_thread": Attack(
