@@ -453,14 +453,17 @@ H_FABRICATED = ("test hole: {test} trusts what the student's function returns ab
 H_AGREE = ("test hole: lesson 03's invariants compare the student's values with plain == and sorted() "
            "(`assert value == 4`, `sorted(results) == [False, True]`, `ann + bob == 61`, the stress checks' "
            "lambdas), so an object whose __eq__ answers True passes SafeCounter_no_lost_update, "
-           "SafeCounter_stress, Bank_never_overdrawn and Bank_conserves_money with nothing counted")
+           "SafeCounter_stress, Bank_never_overdrawn and Bank_conserves_money with nothing counted. Closed "
+           "test-side: every invariant checks first that the values are plain ints and bools (type(x) is int)")
 H_DEQUE = ("grader hole: course_lib.reachable.references (expect_not_built_on) enters dicts, lists, tuples, "
            "sets, instances' __dict__, functions' closures and globals, but not a collections.deque (no "
            "__dict__) nor a functools.partial's func/args, so a {kind} kept in a deque and made by a partial "
            "is not found and {test} passes")
 H_NOOP = ("test hole: transfer_no_deadlock and transfer_conserves_money only check that nothing deadlocks, "
           "nothing changes unlocked and the total is kept; a transfer that moves nothing satisfies all three "
-          "(transfer_basics, the one test that checks money moves, is worth 1 of their 5 points)")
+          "(transfer_basics, the one test that checks money moves, is worth 1 of their 5 points). Closed "
+          "test-side: both explorations also check the final balances, against the transfers made (all "
+          "affordable) or against the True/False each transfer returned")
 H_SEALED = (H_INIT_SHELL.split("; shell.ex")[0] + "; shell.user_global_ns['grading'] is the module as a value, "
             "and integrity.SealedModule trusts a stack with no notebook cell, so threading.Thread("
             "target=functools.wraps(holder), args=(grading,)) has update_wrapper copy holder.__dict__ into the "
@@ -611,7 +614,7 @@ ATTACKS: dict[str, Attack] = {
         absent=("PROCESS-RAN",), closed=H_PROCESS),
     "03_agreeing_values": Attack(
         L03, "Do a counter and a bank that count nothing, returning objects equal to anything, earn nothing?",
-        AGREEING_VALUES, statuses=frozenset({"graded"}), hole=H_AGREE),
+        AGREEING_VALUES, statuses=frozenset({"graded"}), closed=H_AGREE),
     "03_locks_only_when_watched": Attack(
         L03, "Does a counter that takes its lock only under the scheduler lose the tests of lost updates?",
         {"SafeCounter": LOCKS_ONLY_WHEN_WATCHED}, statuses=frozenset({"graded"}), baseline=False,
@@ -628,7 +631,7 @@ ATTACKS: dict[str, Attack] = {
         zero=("bounded_buffer_fifo",), closed=H_DEQUE.format(kind="queue.Queue", test="bounded_buffer_fifo")),
     "05_noop_transfer": Attack(
         L05, "Does a transfer that moves nothing earn nothing?", {"transfer": NOOP_TRANSFER},
-        statuses=frozenset({"graded"}), hole=H_NOOP),
+        statuses=frozenset({"graded"}), closed=H_NOOP),
     "05_patch_sealed_grading": Attack(
         L05, "Does replacing grading's private comparison from a library-only thread earn nothing?",
         {first_solution_cell(L05): payload("patch_sealed_module.py"), "philosopher": PHILOSOPHER_WHO_NEVER_EATS},
