@@ -49,3 +49,51 @@ def test_a_context_managers_func_refuses_a_foreign_self(method):
         getattr(bank, method)().func(threading.Thread())
     with pytest.raises(TypeError, match="needs a Bank"):
         getattr(type(bank), method)(threading.Thread())
+
+
+def test_a_cell_class_beside_a_library_class_it_does_not_extend_is_refused():
+    """Is ``class B(Mine, threading.Thread)`` refused, where Mine's methods (vetted against Mine's own
+    bases only) would read a Thread's private state through B, while library-only and own-only
+    mixes, and subclasses of a guarded library subclass, are made as usual?"""
+    from course_lib.judge.ownership import refuse_mixed_bases
+
+    class Mine:
+        def peek(self):
+            return self._kwargs
+
+    guard_class(Mine)
+
+    class Spy(Mine, threading.Thread):
+        pass
+
+    with pytest.raises(TypeError, match="does not extend"):
+        refuse_mixed_bases(Spy)
+
+    class Worker(threading.Thread):
+        pass
+
+    guard_class(Worker)
+
+    class Named(Worker):
+        pass
+
+    class Both(Named, Mine):  # Mine again beside Thread, through Worker
+        pass
+
+    with pytest.raises(TypeError, match="does not extend"):
+        refuse_mixed_bases(Both)
+    import socketserver
+
+    class Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
+        pass
+
+    class Refused(ValueError):
+        pass
+
+    guard_class(Refused)
+
+    class Worse(Refused):
+        pass
+
+    for fine in (Named, Server, Worse):
+        refuse_mixed_bases(fine)
