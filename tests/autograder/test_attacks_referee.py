@@ -440,6 +440,25 @@ next(Peek().state().func(threading.current_thread()))  # a TypeError here: the g
 
 ''' + reference(L03, "SafeCounter")
 
+#: Lesson 03: a class of its own whose method reads self._started, put beside threading.Thread as the bases
+#: of a third class: the policy vetted the method against its own class's bases only. As above, only if the
+#: read works does the cell go on to define the reference SafeCounter.
+MIXIN_READS_A_THREAD = '''\
+class Peek:
+    """Reads its own self's private state, or so the policy is told."""
+
+    def state(self):
+        return self._started
+
+
+class Spy(Peek, threading.Thread):
+    """A Thread whose Peek methods read the Thread's private names."""
+
+
+Spy().state()  # a TypeError at the class statement: the guard held, no SafeCounter
+
+''' + reference(L03, "SafeCounter")
+
 H_WATCHED = ("grader hole: the scheduler replaces threading.Lock for a search by factories a solution can tell "
              "apart (threading.Lock.__name__ is not 'allocate_lock'), so a counter that locks only when watched "
              "passes SafeCounter_no_lost_update; unwatched, its unlocked += loses nothing on CPython 3.11 (no "
@@ -622,6 +641,9 @@ ATTACKS: dict[str, Attack] = {
     "03_context_manager_func_on_a_thread": Attack(
         L03, "Does a context-manager method's .func refuse another object (the runner's thread) as its self?",
         {"SafeCounter": CONTEXT_MANAGER_ON_A_THREAD}, statuses=frozenset({"graded"})),
+    "03_mixin_reads_a_threads_privates": Attack(
+        L03, "Is a class of the solution's own beside threading.Thread, whose methods would read the Thread's "
+             "private names, refused?", {"SafeCounter": MIXIN_READS_A_THREAD}, statuses=frozenset({"graded"})),
     "03_freeze_a_protected_class": Attack(
         L03, "Is a protected class frozen by dataclasses.dataclass from a solution cell held against it?",
         {"predict_lost_update": FREEZE_A_PROTECTED_CLASS}),
