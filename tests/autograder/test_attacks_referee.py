@@ -493,8 +493,9 @@ H_CARRY = ("design hole: hidden inputs are handed to student code (here by a ref
            "student code writes the text of its own exceptions and return values, which a failure at a "
            "visible line shows in full: classify_address records the hidden addresses of "
            "classify_address_ipv4 and repeats them when classify_address_ipv6 asks for '::1'")
-H_PORT = ("test hole: port_accepts_closes_sockets probes a running server and port 1 and counts open files; "
-          "an answer computed from the port number opens nothing and passes")
+H_PORT = ("test hole: port_accepts_closes_sockets probed a running server and port 1 and counted open files; "
+          "an answer computed from the port number opened nothing and passed (now the refusing port is a bound, "
+          "never-listening socket's, and the running server must have seen every call's connection)")
 H_COURSE_SERVER = ("policy/test hole: lesson {n} lets solutions use course_lib.{module} (for {why}), whose "
                    "{server} is a working {what}; {tests}, so subclassing it earns the server's points")
 H_PROCESS = (H_INIT_SHELL.split("; shell.ex")[0] + "; shell.ex then runs the process attempts unpoliced and "
@@ -618,8 +619,9 @@ ATTACKS: dict[str, Attack] = {
     "01_fabricated_concurrency": Attack(
         L01, "Does a run_in_threads that starts no thread and makes up each call's result earn nothing?",
         {"run_in_threads": FABRICATED_CONCURRENCY}, statuses=frozenset({"graded"}),
-        hole=H_FABRICATED.format(test="run_in_threads_concurrent", why="the tags, thread idents and "
-                                 "'not the main thread' flags come back from the function under test")),
+        closed=H_FABRICATED.format(test="run_in_threads_concurrent", why="the tags, thread idents and "
+                                   "'not the main thread' flags came back from the function under test; now each "
+                                   "result must be one a call of the test's function really returned")),
     "02_no_work_where_tests_look_away": Attack(
         L02, "Do a run_concurrently that runs nothing and a ticker that never ticks earn nothing?",
         NO_WORK_WHERE_TESTS_LOOK_AWAY, statuses=frozenset({"graded"}),
@@ -663,7 +665,7 @@ ATTACKS: dict[str, Attack] = {
         CARRY_HIDDEN_INPUTS, statuses=frozenset({"graded"}), hole=H_CARRY),
     "06_port_by_number": Attack(
         L06, "Does a port_accepts that never connects earn nothing?", {"port_accepts": PORT_BY_NUMBER},
-        statuses=frozenset({"graded"}), hole=H_PORT),
+        statuses=frozenset({"graded"}), closed=H_PORT),
     "07_course_server_as_own": Attack(
         L07, "Does the course's DaytimeServer under the exercise's name earn nothing?",
         {"ThreadedDaytimeServer": COURSE_DAYTIME_SERVER},
