@@ -70,7 +70,8 @@ import types
 from dataclasses import dataclass, field
 
 __all__ = ["Violation", "Bindings", "check_source", "notebook_bindings", "allowed_modules", "allows_processes",
-           "module_attributes", "allowed_builtins", "LESSON_POLICY", "SPECIAL_METHODS", "READABLE_DUNDERS"]
+           "module_attributes", "allowed_builtins", "LESSON_POLICY", "SPECIAL_METHODS", "READABLE_DUNDERS",
+           "SELF_BUILTINS", "SELF_DECORATORS"]
 
 #: Modules any lesson's solutions may import (and their submodules listed here).
 BASE_MODULES = frozenset({
@@ -179,9 +180,16 @@ FRAME_PREFIXES = ("f_", "gi_", "cr_", "ag_", "tb_", "co_")
 INTERNAL_STRINGS = frozenset({"sys", "builtins", "modules", "user_ns", "get_ipython", "gc"})
 #: Underscore names that are public API (namedtuple's methods).
 PUBLIC_UNDERSCORE = frozenset({"_replace", "_asdict", "_fields", "_make", "_field_defaults"})
-#: Decorators after which a method's first parameter is still its own instance (or class).
-SELF_DECORATORS = frozenset({"property", "classmethod", "cached_property", "abstractmethod", "setter",
-                             "getter", "deleter"})
+#: Decorators after which a method's first parameter is still its own instance (or class): the
+#: built-ins by their bare names, the others as module.name (the module resolved through its alias) or
+#: a name this cell imports from that module, and a property's own ``@name.setter``/``getter``/``deleter``.
+#: A decorator the cell could have bound itself (a class body's ``property = staticmethod``, its own
+#: ``def cached_property``) is none of these. The judge guards what each returns
+#: (:mod:`course_lib.judge.ownership`; a context manager's ``.func`` included).
+SELF_BUILTINS = frozenset({"property", "classmethod"})
+SELF_DECORATORS = frozenset({("functools", "cached_property"), ("abc", "abstractmethod"),
+                             ("contextlib", "contextmanager"), ("contextlib", "asynccontextmanager")})
+PROPERTY_PARTS = frozenset({"setter", "getter", "deleter"})
 CLASS_DECORATORS = frozenset({"dataclasses.dataclass", "dataclass", "functools.total_ordering",
                               "total_ordering", "enum.unique", "unique"})
 
@@ -376,6 +384,24 @@ def _decorator_name(node: ast.expr) -> str:
     return ast.unparse(node)
 
 
+def _class_scope_nodes(cls: ast.ClassDef):
+    """The nodes of a class body evaluated in the class's own scope (not inside its defs and lambdas;
+    a def's decorators and defaults are, and the def's name is bound there)."""
+    stack = list(cls.body)
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            inner = list(node.decorator_list)
+            if not isinstance(node, ast.ClassDef):
+                inner += node.args.defaults + [d for d in node.args.kw_defaults if d is not None]
+            else:
+                inner += node.bases + [k.value for k in node.keywords]
+            stack.extend(inner)
+        elif not isinstance(node, ast.Lambda):
+            stack.extend(ast.iter_child_nodes(node))
+
+
 def _is_dunder(name: str) -> bool:
     return len(name) > 4 and name.startswith("__") and name.endswith("__")
 
@@ -404,6 +430,9 @@ class _Checker(ast.NodeVisitor):
         self._own_classes: set[str] = set()                      # classes the cell defines
         self._class_privates: dict[str, frozenset] = {}          # own class bound once -> library privates
         self._custom_new: set[str] = set()                       # ... whose __new__ the cell writes
+        self._class_methods: dict[int, frozenset] = {}           # class id -> its methods that keep self
+        self._imported_from: dict[str, tuple] = {}               # name -> (module, name) of this cell's imports
+        self._bind_counts: dict[str, int] = {}
 
     # ---- set-up: scopes, own classes, what "self" is where
     def run(self, tree: ast.AST) -> list[Violation]:
@@ -419,6 +448,8 @@ class _Checker(ast.NodeVisitor):
             elif isinstance(node, ast.ImportFrom):
                 for alias in node.names:
                     self.imported.add(alias.asname or alias.name)
+                    if not node.level:
+                        self._imported_from[alias.asname or alias.name] = (node.module, alias.name)
             elif isinstance(node, ast.ClassDef):
                 self._own_classes.add(node.name)
                 if any(isinstance(i, ast.FunctionDef) and i.name == "__new__" for i in node.body):
@@ -434,6 +465,7 @@ class _Checker(ast.NodeVisitor):
                             and root is not node.value:
                         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                         self.imported.update(t.id for t in targets if isinstance(t, ast.Name))
+        self._bind_counts = self._count_binds(tree)
         top = top_level_names(ast.unparse(tree))
         for node in ast.walk(tree):
             if isinstance(node, ast.ClassDef):
@@ -444,24 +476,105 @@ class _Checker(ast.NodeVisitor):
                 if binds == 1 and node.name in top and node.name not in self.bound_elsewhere \
                         and isinstance(self._parents.get(id(node)), ast.Module):
                     self._class_privates[node.name] = privates
+                methods = set()
                 for item in node.body:
-                    if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and self._keeps_self(item):
+                    if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and self._keeps_self(item, node):
                         params = item.args.posonlyargs + item.args.args
                         if params:
                             self._self_names[id(item)] = (params[0].arg, privates)
+                            methods.add(item.name)
+                self._class_methods[id(node)] = frozenset(methods)
         self._find_fresh(tree)
         self.visit(tree)
         return sorted(set(self.found), key=lambda v: (v.line, v.construct))
 
-    def _keeps_self(self, function) -> bool:
+    def _keeps_self(self, function, cls: ast.ClassDef) -> bool:
         """Is this method's first parameter its own instance (or class) whatever calls it?"""
         if function.name == "__new__":
             return False  # a static method: its first argument is whatever the caller passes
-        for decorator in function.decorator_list:
-            name = _decorator_name(decorator).rsplit(".", 1)[-1]
-            if name not in SELF_DECORATORS:
+        return all(self._self_decorator(decorator, cls) for decorator in function.decorator_list)
+
+    def _self_decorator(self, decorator: ast.expr, cls: ast.ClassDef) -> bool:
+        """Is ``decorator`` one of :data:`SELF_DECORATORS`, the real one, whatever the cell bound?"""
+        if isinstance(decorator, ast.Name):
+            if decorator.id in SELF_BUILTINS:
+                return self._binds_in_cell(decorator.id) == 0 and decorator.id not in self.modules
+            imported = self._imported_from.get(decorator.id)
+            return (imported in SELF_DECORATORS and self._binds_in_cell(decorator.id) == 1
+                    and decorator.id not in self.bound_elsewhere)
+        if isinstance(decorator, ast.Attribute) and isinstance(decorator.value, ast.Name):
+            root = decorator.value.id
+            if root in self.modules:
+                return (self.aliases.get(root), decorator.attr) in SELF_DECORATORS
+            return decorator.attr in PROPERTY_PARTS and self._is_property(root, cls)
+        return False
+
+    def _is_property(self, name: str, cls: ast.ClassDef) -> bool:
+        """Is ``name`` in the body of ``cls`` a property the class builds itself: bound only by defs,
+        the first ``@property``, the others ``@name.setter`` (``getter``, ``deleter``)?"""
+        defs = [item for item in cls.body if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))
+                and item.name == name]
+        if not defs or self._count_binds(cls, class_scope=True).get(name, 0) != len(defs):
+            return False
+        first, rest = defs[0], defs[1:]
+        if len(first.decorator_list) != 1 or not (isinstance(first.decorator_list[0], ast.Name)
+                                                   and self._self_decorator(first.decorator_list[0], cls)
+                                                   and first.decorator_list[0].id == "property"):
+            return False
+        return all(len(d.decorator_list) == 1 and isinstance(d.decorator_list[0], ast.Attribute)
+                   and d.decorator_list[0].attr in PROPERTY_PARTS and isinstance(d.decorator_list[0].value, ast.Name)
+                   and d.decorator_list[0].value.id == name for d in rest)
+
+    def _binds_in_cell(self, name: str) -> int:
+        """How many times the cell binds ``name``, in any scope and by any statement."""
+        return self._bind_counts.get(name, 0)
+
+    def _count_binds(self, tree: ast.AST, *, class_scope: bool = False) -> dict[str, int]:
+        """How many times each name is bound under ``tree``; with ``class_scope``, in the body of the
+        class ``tree`` itself (its defs' and nested classes' names, not what they bind inside)."""
+        counts: dict[str, int] = {}
+        for node in (_class_scope_nodes(tree) if class_scope else ast.walk(tree)):
+            names = []
+            if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+                names = [node.id]
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names = [node.name]
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [(a.asname or a.name).split(".")[0] for a in node.names]
+            elif isinstance(node, ast.arg):
+                names = [node.arg]
+            elif isinstance(node, (ast.Global, ast.Nonlocal)):
+                names = list(node.names)
+            elif isinstance(node, ast.ExceptHandler) and node.name:
+                names = [node.name]
+            elif type(node).__name__ in ("MatchAs", "MatchStar") and getattr(node, "name", None):
+                names = [node.name]
+            elif type(node).__name__ == "MatchMapping" and getattr(node, "rest", None):
+                names = [node.rest]
+            for name in names:
+                counts[name] = counts.get(name, 0) + 1
+        return counts
+
+    def _method_used_as_a_value(self, node: ast.Name) -> bool:
+        """Is ``node`` a method's name read in its own class body (``keep = [f]``, ``f(other)``,
+        ``v.fget``)? There the function is not yet guarded, so ``self`` would be whatever it is given.
+        Only ``@v.setter`` (``getter``, ``deleter``) above another def of the property is a use."""
+        child, parent = node, self._parents.get(id(node))
+        while parent is not None:
+            if isinstance(parent, (ast.FunctionDef, ast.AsyncFunctionDef)) and child in parent.body:
                 return False
-        return True
+            if isinstance(parent, ast.Lambda) and child is parent.body:
+                return False
+            if isinstance(parent, ast.ClassDef):
+                if child not in parent.body or node.id not in self._class_methods.get(id(parent), ()):
+                    return False
+                attribute = self._parents.get(id(node))
+                decorated = self._parents.get(id(attribute))
+                return not (isinstance(attribute, ast.Attribute) and attribute.attr in PROPERTY_PARTS
+                            and isinstance(decorated, ast.FunctionDef) and attribute in decorated.decorator_list
+                            and decorated.name == node.id)
+            child, parent = parent, self._parents.get(id(parent))
+        return False
 
     def _base_privates(self, node: ast.ClassDef) -> frozenset:
         """Private names the library base classes of ``node`` define (``self`` may not read them)."""
@@ -630,8 +743,11 @@ class _Checker(ast.NodeVisitor):
             self.flag(node, name, FORBIDDEN_NAMES[name])
         elif HISTORY_NAME.match(name) and name != "_":
             self.flag(node, name, "the notebook's input and output history is the grader's")
-        elif name.startswith("__") and name.endswith("__") and name != "__name__":
+        elif name.startswith("__") and name.endswith("__") and name != "__name__" and not self._declares_slots(node):
             self.flag(node, name, "dunder names reach the interpreter")
+        if isinstance(node.ctx, ast.Load) and self._method_used_as_a_value(node):
+            self.flag(node, name, "a method is called on an instance (obj.method()), not used as a value in its "
+                                  "class body, where it is not yet the class's own")
         if name in ("getattr", "hasattr"):
             self._check_getattr(node)
         if name == "type":
@@ -652,6 +768,18 @@ class _Checker(ast.NodeVisitor):
             elif not (isinstance(parent, ast.Attribute) and parent.value is node):
                 self.flag(node, name, f"the module {name} may only be used as {name}.something")
         self.generic_visit(node)
+
+    def _declares_slots(self, node: ast.Name) -> bool:
+        """``__slots__ = ("_a", "b")`` as a statement of a class body: the names of the instance's
+        attributes, as literal strings (each an identifier; a dunder among them is refused as a string)."""
+        assign = self._parents.get(id(node))
+        if not (node.id == "__slots__" and isinstance(node.ctx, ast.Store) and isinstance(assign, ast.Assign)
+                and assign.targets == [node] and isinstance(self._parents.get(id(assign)), ast.ClassDef)):
+            return False
+        value = assign.value
+        items = value.elts if isinstance(value, (ast.Tuple, ast.List)) else [value]
+        return all(isinstance(i, ast.Constant) and isinstance(i.value, str) and i.value.isidentifier()
+                   for i in items)
 
     def _check_type_call(self, node: ast.Name) -> None:
         call = self._parents.get(id(node))

@@ -38,16 +38,37 @@ def _shutdown(slot: dict) -> threading.Thread:
     """Stop a warm kernel (if it started) and remove its scratch folder, in the background."""
     def stop():
         slot["started"].wait(STARTUP_S)
-        if slot.get("ok"):
+        km = slot.get("km")
+        if km is not None:  # also one whose start failed after its process was launched (under load)
             try:
-                asyncio.run(slot["km"].shutdown_kernel(now=True))
+                asyncio.run(km.shutdown_kernel(now=True))
             except Exception:
-                pass
+                _kill(km)
         shutil.rmtree(slot["scratch"], ignore_errors=True)
 
     stopper = threading.Thread(target=stop, name="warm-kernel-stop", daemon=True)
     stopper.start()
     return stopper
+
+
+def _kill(km) -> None:
+    """Kill a kernel's process tree when its manager cannot shut it down."""
+    import psutil
+
+    process = getattr(getattr(km, "provisioner", None), "process", None)
+    if process is None or process.poll() is not None:
+        return
+    try:
+        root = psutil.Process(process.pid)
+        tree = [*root.children(recursive=True), root]
+    except psutil.Error:
+        return
+    for each in tree:
+        try:
+            each.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(tree, timeout=10)
 
 
 def prepare(km_class, config, tests: dict, *, lesson: str, sandboxed: bool) -> None:

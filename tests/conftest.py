@@ -38,14 +38,13 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(autouse=True)
-def _no_running_loop_left_behind(request):
-    """A test that leaves an asyncio loop marked as running in the main thread breaks every later
-    asyncio.run() and Playwright's sync API in the same worker (seen in CI: the culprit is not yet
-    found). Name it, as a warning, and clear the mark so the tests after it are judged on their own."""
-    import asyncio
-    import warnings
+def _no_warm_kernel_left_behind():
+    """A test that grades in this process (``worker.run``) leaves the kernel started ahead for a next
+    job that never comes; stop it with the test, as a worker does when it ends, so no judge kernel
+    outlives the test that started it."""
+    import sys
 
     yield
-    if asyncio.events._get_running_loop() is not None:
-        asyncio.events._set_running_loop(None)
-        warnings.warn(f"{request.node.nodeid} left an asyncio loop marked as running in the main thread")
+    warm = sys.modules.get("autograder.warm")
+    if warm is not None and warm._slot is not None:
+        warm.close()

@@ -157,3 +157,4 @@ class Legit:
     replace: dict
     full_tests: tuple
     hole: str | None = None  # why the grader refuses it today (xfail reason)
+    closed: str | None = None  # why the grader refused it once, since fixed: it guards the fix

@@ -12,7 +12,17 @@ give a function that refuses a first argument that is not an instance of
 the class (as Python 2's unbound methods did). Properties (their getter,
 setter and deleter) and ``functools.cached_property`` are wrapped the same
 way; the classes ``dataclasses.dataclass`` and ``functools.total_ordering``
-return (which may be new, or have new methods) are wrapped again.
+return (which may be new, or have new methods) are wrapped again. A
+``@contextlib.contextmanager`` (or ``asynccontextmanager``) method is made
+again around the checked function: the context manager it returns keeps
+its function in the public attribute ``func``, which must not be the
+unchecked one (``bank.locked().func(other)``).
+
+A class made in a cell may not put a library class beside a class of the
+notebook's own that does not extend it (``class B(Mine, threading.Thread)``):
+the policy checked ``Mine``'s methods against the private names of
+``Mine``'s own bases only, and through ``B`` they would read ``Thread``'s.
+The class statement raises ``TypeError`` instead.
 
 What it trades off: one Python-level ``__get__`` per method call on such
 classes (about 0.3 µs), and this file is not traced by the scheduler, so
@@ -23,13 +33,15 @@ class outside a judge kernel, are untouched.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import functools
 import sys
 import types
+import weakref
 
 from .integrity import is_cell
 
-__all__ = ["OwnMethod", "install", "guard_class"]
+__all__ = ["OwnMethod", "install", "guard_class", "refuse_mixed_bases"]
 
 
 def _checked(function, cls):
@@ -46,6 +58,27 @@ def _checked(function, cls):
         if hasattr(function, attribute):
             setattr(call, attribute, getattr(function, attribute))
     return call
+
+
+def _made_by(decorator):
+    def example():
+        yield
+
+    return decorator(example).__code__
+
+
+#: The code of the function each context-manager decorator returns -> that decorator.
+_CONTEXT_MANAGERS = {_made_by(d): d for d in (contextlib.contextmanager, contextlib.asynccontextmanager)}
+
+
+def _context_manager_method(function, cls):
+    """``function`` made by ``@contextlib.contextmanager`` (or the async one): made again around the
+    checked generator function, or None if it is not one."""
+    decorator = _CONTEXT_MANAGERS.get(function.__code__)
+    wrapped = getattr(function, "__wrapped__", None)
+    if decorator is None or not isinstance(wrapped, types.FunctionType):
+        return None
+    return decorator(_checked(wrapped, cls))
 
 
 class OwnMethod:
@@ -67,11 +100,29 @@ class OwnMethod:
         return self._function
 
 
+#: The classes made in cells (those guard_class has guarded).
+_GUARDED: "weakref.WeakSet[type]" = weakref.WeakSet()
+
+
+def refuse_mixed_bases(cls: type) -> None:
+    """Raise TypeError if a cell's class in ``cls``'s MRO does not extend a library class in it."""
+    own = [c for c in cls.__mro__ if c is cls or c in _GUARDED]
+    library = [c for c in cls.__mro__ if c not in own and c is not object]
+    for mine in own:
+        for theirs in library:
+            if not issubclass(mine, theirs):
+                raise TypeError(
+                    f"class {cls.__name__}: {mine.__name__}'s methods would see the private state of "
+                    f"{theirs.__module__}.{theirs.__qualname__}, which {mine.__name__} does not extend; "
+                    f"extend {theirs.__qualname__} in the class whose methods use it")
+
+
 def guard_class(cls: type) -> type:
     """Wrap the functions, properties and cached properties ``cls`` defines itself."""
+    _GUARDED.add(cls)
     for name, value in list(vars(cls).items()):
         if isinstance(value, types.FunctionType) and name != "__new__":
-            replacement = OwnMethod(value, cls)
+            replacement = OwnMethod(_context_manager_method(value, cls) or value, cls)
         elif isinstance(value, OwnMethod):  # copied into a new class (dataclass(slots=True)): this class's now
             replacement = OwnMethod(value.function, cls)
         elif isinstance(value, property):
@@ -102,6 +153,7 @@ def install() -> None:
     def build_class(func, name, *bases, **keywords):
         cls = real_build_class(func, name, *bases, **keywords)
         if isinstance(cls, type) and written_in_a_cell(1):
+            refuse_mixed_bases(cls)
             guard_class(cls)
         return cls
 

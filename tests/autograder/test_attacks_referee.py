@@ -421,24 +421,68 @@ class SafeCounter:
     def value(self):
         return self._count
 '''
+#: Lesson 03: a @contextlib.contextmanager method, which the policy lets read private names on self, asked
+#: through the manager's public .func to treat the runner's own thread as self. Only if that read works does
+#: the cell go on to define the reference SafeCounter: its points are the sign that the hole is open.
+CONTEXT_MANAGER_ON_A_THREAD = '''\
+import contextlib
+
+
+class Peek:
+    """Reads its own self's private state, or so the policy is told."""
+
+    @contextlib.contextmanager
+    def state(self):
+        yield self._started
+
+
+next(Peek().state().func(threading.current_thread()))  # a TypeError here: the guard held, no SafeCounter
+
+''' + reference(L03, "SafeCounter")
+
+#: Lesson 03: a class of its own whose method reads self._started, put beside threading.Thread as the bases
+#: of a third class: the policy vetted the method against its own class's bases only. As above, only if the
+#: read works does the cell go on to define the reference SafeCounter.
+MIXIN_READS_A_THREAD = '''\
+class Peek:
+    """Reads its own self's private state, or so the policy is told."""
+
+    def state(self):
+        return self._started
+
+
+class Spy(Peek, threading.Thread):
+    """A Thread whose Peek methods read the Thread's private names."""
+
+
+Spy().state()  # a TypeError at the class statement: the guard held, no SafeCounter
+
+''' + reference(L03, "SafeCounter")
+
 H_WATCHED = ("grader hole: the scheduler replaces threading.Lock for a search by factories a solution can tell "
              "apart (threading.Lock.__name__ is not 'allocate_lock'), so a counter that locks only when watched "
              "passes SafeCounter_no_lost_update; unwatched, its unlocked += loses nothing on CPython 3.11 (no "
-             "switch between the load and the store inside one method call), so SafeCounter_stress passes too")
+             "switch between the load and the store inside one method call), so SafeCounter_stress passes too. "
+             "Closed test-side: both cells also run two real threads whose increment(1) is an int subclass "
+             "whose addition waits (a second at most) at a barrier for the other's, so an unlocked += loses "
+             "one of them every time")
 
 H_FABRICATED = ("test hole: {test} trusts what the student's function returns about calls it never checks "
                 "were made ({why}); results made up from the arguments earn the points without a thread")
 H_AGREE = ("test hole: lesson 03's invariants compare the student's values with plain == and sorted() "
            "(`assert value == 4`, `sorted(results) == [False, True]`, `ann + bob == 61`, the stress checks' "
            "lambdas), so an object whose __eq__ answers True passes SafeCounter_no_lost_update, "
-           "SafeCounter_stress, Bank_never_overdrawn and Bank_conserves_money with nothing counted")
+           "SafeCounter_stress, Bank_never_overdrawn and Bank_conserves_money with nothing counted. Closed "
+           "test-side: every invariant checks first that the values are plain ints and bools (type(x) is int)")
 H_DEQUE = ("grader hole: course_lib.reachable.references (expect_not_built_on) enters dicts, lists, tuples, "
            "sets, instances' __dict__, functions' closures and globals, but not a collections.deque (no "
            "__dict__) nor a functools.partial's func/args, so a {kind} kept in a deque and made by a partial "
            "is not found and {test} passes")
 H_NOOP = ("test hole: transfer_no_deadlock and transfer_conserves_money only check that nothing deadlocks, "
           "nothing changes unlocked and the total is kept; a transfer that moves nothing satisfies all three "
-          "(transfer_basics, the one test that checks money moves, is worth 1 of their 5 points)")
+          "(transfer_basics, the one test that checks money moves, is worth 1 of their 5 points). Closed "
+          "test-side: both explorations also check the final balances, against the transfers made (all "
+          "affordable) or against the True/False each transfer returned")
 H_SEALED = (H_INIT_SHELL.split("; shell.ex")[0] + "; shell.user_global_ns['grading'] is the module as a value, "
             "and integrity.SealedModule trusts a stack with no notebook cell, so threading.Thread("
             "target=functools.wraps(holder), args=(grading,)) has update_wrapper copy holder.__dict__ into the "
@@ -449,8 +493,9 @@ H_CARRY = ("design hole: hidden inputs are handed to student code (here by a ref
            "student code writes the text of its own exceptions and return values, which a failure at a "
            "visible line shows in full: classify_address records the hidden addresses of "
            "classify_address_ipv4 and repeats them when classify_address_ipv6 asks for '::1'")
-H_PORT = ("test hole: port_accepts_closes_sockets probes a running server and port 1 and counts open files; "
-          "an answer computed from the port number opens nothing and passes")
+H_PORT = ("test hole: port_accepts_closes_sockets probed a running server and port 1 and counted open files; "
+          "an answer computed from the port number opened nothing and passed (now the refusing port is a bound, "
+          "never-listening socket's, and the running server must have seen every call's connection)")
 H_COURSE_SERVER = ("policy/test hole: lesson {n} lets solutions use course_lib.{module} (for {why}), whose "
                    "{server} is a working {what}; {tests}, so subclassing it earns the server's points")
 H_PROCESS = (H_INIT_SHELL.split("; shell.ex")[0] + "; shell.ex then runs the process attempts unpoliced and "
@@ -516,10 +561,12 @@ def philosopher(table, seat, meals):
         if hasattr(table, "cheated"):
             table.cheated.clear()
 '''
-H_WIPE = ("test hole: philosopher_eats and philosopher_all_eat judge by CheckedTable.cheated, a public list on the "
+H_WIPE = ("test hole: philosopher_eats and philosopher_all_eat judged by CheckedTable.cheated, a public list on the "
           "very table handed to philosopher(); a philosopher that takes no fork and calls table.cheated.clear() "
-          "(a method call: the policy's rules on changing attributes cover assignments only) passes both, and "
-          "philosopher_real_threads never looks at the forks")
+          "(a method call: the policy's rules on changing attributes cover assignments only) passed both (closed "
+          "when the record went private), and philosopher_real_threads never looked at the forks, so it still "
+          "earned that 1 point (closed: its CountingTable's forks know the thread holding them, and eat() "
+          "writes down a seat that does not hold both)")
 
 #: Lesson 04 (no process allowed): a process pool, which the policy's module rules let through
 #: (concurrent.futures.ProcessPoolExecutor is a public name of an allowed module); seccomp is the only guard.
@@ -572,12 +619,13 @@ ATTACKS: dict[str, Attack] = {
     "01_fabricated_concurrency": Attack(
         L01, "Does a run_in_threads that starts no thread and makes up each call's result earn nothing?",
         {"run_in_threads": FABRICATED_CONCURRENCY}, statuses=frozenset({"graded"}),
-        hole=H_FABRICATED.format(test="run_in_threads_concurrent", why="the tags, thread idents and "
-                                 "'not the main thread' flags come back from the function under test")),
+        closed=H_FABRICATED.format(test="run_in_threads_concurrent", why="the tags, thread idents and "
+                                   "'not the main thread' flags came back from the function under test; now each "
+                                   "result must be one a call of the test's function really returned")),
     "02_no_work_where_tests_look_away": Attack(
         L02, "Do a run_concurrently that runs nothing and a ticker that never ticks earn nothing?",
         NO_WORK_WHERE_TESTS_LOOK_AWAY, statuses=frozenset({"graded"}),
-        hole=H_FABRICATED.format(test="run_concurrently_overlaps (and start_ticker_no_busy_wait)",
+        closed=H_FABRICATED.format(test="run_concurrently_overlaps (and start_ticker_no_busy_wait)",
                                  why="`met == [True, True, True]` is the tasks' return value, and five sleeps "
                                      "that never run take no time; a ticker that never ticks never busy-waits")),
     "02_process_from_a_pool_thread": Attack(
@@ -587,11 +635,17 @@ ATTACKS: dict[str, Attack] = {
         absent=("PROCESS-RAN",), closed=H_PROCESS),
     "03_agreeing_values": Attack(
         L03, "Do a counter and a bank that count nothing, returning objects equal to anything, earn nothing?",
-        AGREEING_VALUES, statuses=frozenset({"graded"}), hole=H_AGREE),
+        AGREEING_VALUES, statuses=frozenset({"graded"}), closed=H_AGREE),
     "03_locks_only_when_watched": Attack(
         L03, "Does a counter that takes its lock only under the scheduler lose the tests of lost updates?",
         {"SafeCounter": LOCKS_ONLY_WHEN_WATCHED}, statuses=frozenset({"graded"}), baseline=False,
-        zero=("SafeCounter_no_lost_update", "SafeCounter_stress"), hole=H_WATCHED),
+        zero=("SafeCounter_no_lost_update", "SafeCounter_stress"), closed=H_WATCHED),
+    "03_context_manager_func_on_a_thread": Attack(
+        L03, "Does a context-manager method's .func refuse another object (the runner's thread) as its self?",
+        {"SafeCounter": CONTEXT_MANAGER_ON_A_THREAD}, statuses=frozenset({"graded"})),
+    "03_mixin_reads_a_threads_privates": Attack(
+        L03, "Is a class of the solution's own beside threading.Thread, whose methods would read the Thread's "
+             "private names, refused?", {"SafeCounter": MIXIN_READS_A_THREAD}, statuses=frozenset({"graded"})),
     "03_freeze_a_protected_class": Attack(
         L03, "Is a protected class frozen by dataclasses.dataclass from a solution cell held against it?",
         {"predict_lost_update": FREEZE_A_PROTECTED_CLASS}),
@@ -601,7 +655,7 @@ ATTACKS: dict[str, Attack] = {
         zero=("bounded_buffer_fifo",), closed=H_DEQUE.format(kind="queue.Queue", test="bounded_buffer_fifo")),
     "05_noop_transfer": Attack(
         L05, "Does a transfer that moves nothing earn nothing?", {"transfer": NOOP_TRANSFER},
-        statuses=frozenset({"graded"}), hole=H_NOOP),
+        statuses=frozenset({"graded"}), closed=H_NOOP),
     "05_patch_sealed_grading": Attack(
         L05, "Does replacing grading's private comparison from a library-only thread earn nothing?",
         {first_solution_cell(L05): payload("patch_sealed_module.py"), "philosopher": PHILOSOPHER_WHO_NEVER_EATS},
@@ -611,7 +665,7 @@ ATTACKS: dict[str, Attack] = {
         CARRY_HIDDEN_INPUTS, statuses=frozenset({"graded"}), hole=H_CARRY),
     "06_port_by_number": Attack(
         L06, "Does a port_accepts that never connects earn nothing?", {"port_accepts": PORT_BY_NUMBER},
-        statuses=frozenset({"graded"}), hole=H_PORT),
+        statuses=frozenset({"graded"}), closed=H_PORT),
     "07_course_server_as_own": Attack(
         L07, "Does the course's DaytimeServer under the exercise's name earn nothing?",
         {"ThreadedDaytimeServer": COURSE_DAYTIME_SERVER},
@@ -646,7 +700,7 @@ ATTACKS: dict[str, Attack] = {
         {"run_in_threads": DOCSTRINGS_OF_HANDED_FUNCTIONS}, statuses=frozenset({"graded"}), baseline=False),
     "05_wipe_the_tables_record": Attack(
         L05, "Does a philosopher that takes no fork and clears the table's record of cheats earn nothing?",
-        {"philosopher": WIPE_THE_TABLES_RECORD}, statuses=frozenset({"graded"}), hole=H_WIPE),
+        {"philosopher": WIPE_THE_TABLES_RECORD}, statuses=frozenset({"graded"}), closed=H_WIPE),
     "09_docstring_of_a_raised_exception": Attack(
         L09, "Does a ConnectionPool that keeps the docstring of an exception raised through it leak no hidden line?",
         {"ConnectionPool": DOCSTRING_OF_A_RAISED_EXCEPTION}, statuses=frozenset({"graded"}), baseline=False),
@@ -904,10 +958,10 @@ LEGIT: dict[str, Legit] = {
         DATACLASS_COUNTER, ("SafeCounter_counts", "SafeCounter_no_lost_update", "SafeCounter_stress")),
     "03_legit_context_manager_method": Legit(
         L03, "Does a Bank whose methods lock through a @contextlib.contextmanager method earn every point?",
-        CONTEXT_MANAGER_BANK, BANK_TESTS, hole=H_CM_METHOD),
+        CONTEXT_MANAGER_BANK, BANK_TESTS, closed=H_CM_METHOD),
     "03_legit_slots": Legit(
         L03, "Does a Bank with __slots__ and a context-manager class of its own earn every point?",
-        SLOTS_BANK, BANK_TESTS, hole=H_SLOTS),
+        SLOTS_BANK, BANK_TESTS, closed=H_SLOTS),
     "05_legit_exit_stack": Legit(
         L05, "Do locks held through contextlib.ExitStack and forks taken in index order earn every point?",
         EXIT_STACK_LOCKS,

@@ -100,6 +100,29 @@ REFUSED = {
     "[threading.Event][0].wait = print": "[threading.Event][0].wait",
     "class A:\n    def f(self):\n        self.__class__ = int": "self.__class__",
     "import functools\n@functools.lru_cache\nclass A:\n    pass": "@functools.lru_cache",
+    # what trusting self in a @contextlib.contextmanager method, and __slots__, could open (session 4):
+    # a decorator is trusted only if it is the real one, never a name the cell bound itself ...
+    "def cached_property(f):\n    return staticmethod(f)\nclass A:\n    @cached_property\n    def peek(self):\n"
+    "        return self._kwargs": "._kwargs",
+    "def contextmanager(f):\n    return staticmethod(f)\nclass A:\n    @contextmanager\n    def peek(self):\n"
+    "        yield self._kwargs": "._kwargs",
+    "class A:\n    property = staticmethod\n    @property\n    def peek(self):\n        return self._kwargs":
+        "._kwargs",
+    "class S:\n    def setter(self, f):\n        return staticmethod(f)\ns = S()\nclass A:\n    @s.setter\n"
+    "    def peek(self):\n        return self._kwargs": "._kwargs",
+    "import abc as contextlib\nclass A:\n    @contextlib.contextmanager\n    def peek(self):\n"
+    "        yield self._kwargs": "._kwargs",
+    # ... and a method's function never leaves its class body unguarded (keep = [f], f(other), v.fget)
+    "class A:\n    def peek(self):\n        return self._kwargs\n    keep = [peek]": "peek",
+    "class A:\n    def peek(self):\n        return self._kwargs\n    X = peek(threading.current_thread())": "peek",
+    "class A:\n    @property\n    def peek(self):\n        return self._kwargs\n    X = peek.fget": "peek",
+    "import contextlib\nclass A:\n    @contextlib.contextmanager\n    def peek(self):\n        yield self._kwargs\n"
+    "    X = peek(threading.current_thread())": "peek",
+    # __slots__ only as a class body's literal list of attribute names
+    "class A:\n    __slots__ = ('__dict__',)": "'__dict__'",
+    "class A:\n    __slots__ = tuple(dir(threading))": "__slots__",
+    "__slots__ = ('x',)": "__slots__",
+    "class A:\n    __slots__ = ('x',)\n    names = __slots__": "__slots__",
 }
 
 ALLOWED = [
@@ -129,6 +152,14 @@ ALLOWED = [
     "import select\np = select.poll()\ndef reg(sock):\n    p.register(sock.fileno(), select.POLLIN)",
     "import functools\ndef deco(f):\n    @functools.wraps(f)\n    def inner(*a):\n        return f(*a)\n    return inner",
     "status = 'open'\nreply = 'help: /quit leaves'",
+    "import contextlib\nclass Bank:\n    @contextlib.contextmanager\n    def locked(self):\n        with self._lock:\n"
+    "            yield self._balances",
+    "from contextlib import contextmanager\nclass Bank:\n    @contextmanager\n    def locked(self):\n"
+    "        yield self._balances",
+    "import functools\nclass A:\n    @functools.cached_property\n    def total(self):\n        return self._n",
+    "class Bank:\n    __slots__ = ('_balances', '_lock')\n    def __init__(self):\n        self._lock = threading.Lock()",
+    "class A:\n    __slots__ = '_v'\n    @property\n    def v(self):\n        return self._v\n    @v.setter\n"
+    "    def v(self, v):\n        self._v = v\n    @v.deleter\n    def v(self):\n        del self._v",
 ]
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 
 from autograder import policy
@@ -58,10 +59,13 @@ def walk_lesson(lesson: str, tmp_path, change=None) -> dict:
     km.judge_tests = {}
     client = NotebookClient(nb, km=km, timeout=60, allow_errors=True, kernel_name="python3",
                             resources={"metadata": {"path": str(tmp_path)}})
-    with client.setup_kernel():
-        for index, cell in enumerate(nb.cells):
-            client.execute_cell(cell, index)
-        return km.audit.request(request, timeout=240)
+    try:
+        with client.setup_kernel():
+            for index, cell in enumerate(nb.cells):
+                client.execute_cell(cell, index)
+            return km.audit.request(request, timeout=240)
+    finally:  # nbclient stops only a kernel manager it made itself: this one is ours to stop
+        run_sync(km.shutdown_kernel)(now=True)
 
 
 def test_the_walk_finds_the_kernel_when_the_policy_lets_a_chain_reach_it(tmp_path):

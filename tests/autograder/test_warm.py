@@ -48,6 +48,7 @@ def test_the_next_submission_of_the_lesson_takes_the_kernel_started_for_it(tmp_p
     tests gets; is a
     notebook with other tests given a fresh kernel (the waiting one stopped); does nothing outlive
     close()?"""
+    before = set(kernels())  # none, unless an earlier test in this worker leaked one (its own bug)
     try:
         first, ok = grade(notebook(1), tmp_path)
         assert ok
@@ -65,6 +66,37 @@ def test_the_next_submission_of_the_lesson_takes_the_kernel_started_for_it(tmp_p
         warm.close()
     assert warm._slot is None
     deadline = time.monotonic() + 10
-    while kernels() and time.monotonic() < deadline:
+    while set(kernels()) - before and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert kernels() == []
+    assert set(kernels()) - before == set()
+
+
+def test_a_kernel_whose_start_failed_after_its_process_was_launched_is_killed(tmp_path):
+    """Under load a start can fail after the kernel's process is up (no reply in time): is that
+    process killed when the slot is given up, rather than left running below the worker?"""
+    import subprocess
+    import sys
+
+    from traitlets.config import Config
+
+    launched = []
+
+    class LaunchesThenFails:
+        def __init__(self, **_):
+            self.provisioner = None
+
+        async def start_kernel(self, **_):
+            process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+            launched.append(process)
+            self.provisioner = type("P", (), {"process": process})()
+            raise RuntimeError("Kernel didn't respond in 60 seconds")
+
+        async def shutdown_kernel(self, now=False):
+            raise RuntimeError("no kernel to shut down: it never replied")
+
+    try:
+        warm.prepare(LaunchesThenFails, Config(), {"t": 1}, lesson="lesson", sandboxed=False)
+        assert warm._slot["started"].wait(30) and not warm._slot["ok"]
+    finally:
+        warm.close()
+    assert launched and launched[0].wait(10) is not None

@@ -1,10 +1,17 @@
 """Session fixtures for the browser tests: one student release, one JupyterLab, one Chromium.
 
 Start-up is the expensive part (release ~15 s, JupyterLab and the page a few
-seconds), so each is made once per session; every test opens its own
-notebook and closes it again (kernel shut down). At the end JupyterLab is
-shut down through its API and Chromium closed; any process of theirs still
-alive is killed and reported.
+seconds), so the release and JupyterLab are made once per session; every test
+opens its own notebook and closes it again (kernel shut down). At the end
+JupyterLab is shut down through its API; any process of it still alive is
+killed and reported.
+
+Chromium and its page live for one test module only. Between two calls
+Playwright's sync API keeps its event loop marked as running in the main
+thread (``wait_for_future``), so while it lives every ``asyncio.run()`` in the
+same worker refuses to start, and clearing the mark kills Playwright's
+connection. Ending it with the module keeps the mark inside the browser tests,
+which ``--dist loadfile`` runs one after another.
 """
 
 from __future__ import annotations
@@ -74,7 +81,7 @@ def lab(lab_root, student_release, exercise_cells, nbgrader_config, lab_home):
         warnings.warn(f"processes left by JupyterLab had to be killed: {killed}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium):
     from playwright.sync_api import sync_playwright
 
@@ -87,9 +94,9 @@ def browser(chromium):
             launched.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def lab_page(browser, lab):
-    """One JupyterLab page for the session; console errors are kept on ``page.console_errors``."""
+    """One JupyterLab page for the module; console errors are kept on ``page.console_errors``."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.set_default_timeout(30_000)

@@ -212,15 +212,15 @@ FIXTURES = {
     # student: (replacements, allowed scores)
     "correct": ({}, {MAX_SCORE}),
     # Deadlocking bank: prediction 1 + bad input 1 (basics times out, the explorations report the
-    # one-thread deadlock); with a lock per call the counter keeps counts 1, and stress 1 when it
-    # misses the race
-    "deadlocking_lock_per_call": ({"Bank": DEADLOCKING_BANK, "SafeCounter": LOCK_PER_CALL}, {5.0, 6.0}),
+    # one-thread deadlock); with a lock per call the counter keeps counts 1 only (stress forces two
+    # increments to overlap, which a lock per call does not keep apart)
+    "deadlocking_lock_per_call": ({"Bank": DEADLOCKING_BANK, "SafeCounter": LOCK_PER_CALL}, {5.0}),
     # Correct in another style (a class-level lock; an RLock bank): full marks.
     "unusual": ({"SafeCounter": CLASS_LOCK_COUNTER, "Bank": RLOCK_BANK}, {MAX_SCORE}),
-    # Racy: prediction 1 + counts 1 + bank basics 1 + bad input 1; the two stress cells may
-    # pass or fail (a plain stress run rarely catches the race on CPython 3.11),
-    # the schedule explorations always fail.
-    "racy": ({"SafeCounter": RACY_COUNTER, "Bank": RACY_BANK}, {6.0, 7.0}),
+    # Racy: prediction 1 + counts 1 + bank basics 1 + bad input 1 + break it 2; the schedule
+    # explorations fail, and so does stress (a plain stress run rarely catches the race on
+    # CPython 3.11, but its two increments forced to overlap always lose one).
+    "racy": ({"SafeCounter": RACY_COUNTER, "Bank": RACY_BANK}, {6.0}),
     "unattempted": (NOT_ATTEMPTED, {0.0}),
     # Everything right but the prediction: only the prediction's point is lost.
     "wrong_prediction": ({"predict_lost_update": WRONG_PREDICTION}, {MAX_SCORE - 1}),
