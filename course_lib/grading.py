@@ -18,6 +18,7 @@ Methods for test cells:
     call_with_timeout(fn, *args, timeout=...)  run fn in a thread, bounded
     time_limit(seconds)                bound a block in the main thread
     no_thread_leak(grace=...)          fail if a block leaves threads running
+    no_fd_leak(grace=...)              fail if a block leaves sockets or pipes open
     read_until_closed(sock, timeout)   read a socket until the peer closes
     passed(name)                       a rendered "passed" badge
 """
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import signal
 import socket
 import sys
@@ -43,6 +45,7 @@ __all__ = [
     "call_with_timeout",
     "time_limit",
     "no_thread_leak",
+    "no_fd_leak",
     "read_until_closed",
     "expect_not_built_on",
     "passed",
@@ -255,6 +258,48 @@ def no_thread_leak(grace: float = 2.0, what: str = "your code"):
             f"{what} left {len(leaked)} thread(s) running: {names}. "
             "Every thread you start should be joined (or stopped with an Event) "
             "before your function returns."
+        )
+
+
+def _open_descriptors() -> dict:
+    """fd -> what it is (``socket:[inode]``, ``pipe:[inode]``, ...) for this process's sockets, pipes
+    and polling objects (an epoll selector is ``anon_inode:[eventpoll]``), read from /proc/self/fd."""
+    found = {}
+    try:
+        names = os.listdir("/proc/self/fd")
+    except OSError:
+        return found  # no /proc: nothing to compare (the check then passes)
+    for name in names:
+        try:
+            target = os.readlink(f"/proc/self/fd/{name}")
+        except OSError:
+            continue  # closed meanwhile (the listing's own descriptor, for one)
+        if target.startswith(("socket:", "pipe:", "anon_inode:")):
+            found[int(name)] = target
+    return found
+
+
+@contextlib.contextmanager
+def no_fd_leak(grace: float = 1.0, what: str = "your code"):
+    """Fail if sockets, pipes or selectors opened inside the block are still open ``grace`` s after it.
+
+    Descriptors are compared by number *and* by what they are, so a number reused for another
+    socket counts as new; those open before the block are not counted. Keep the objects alive
+    through the check (a socket only dropped is closed by the garbage collector, not by the code).
+    """
+    before = _open_descriptors()
+    yield
+    deadline = time.monotonic() + grace
+    while True:
+        leaked = sorted(set(_open_descriptors().items()) - set(before.items()))
+        if not leaked or time.monotonic() >= deadline:
+            break
+        time.sleep(0.01)
+    if leaked:
+        kinds = ", ".join(target.split(":")[0].replace("anon_inode", "selector") for _, target in leaked)
+        raise CheckFailed(
+            f"{what} left {len(leaked)} file descriptor(s) open ({kinds}). Close every socket, "
+            "socket pair and selector you open once you are done with it."
         )
 
 

@@ -30,8 +30,12 @@ SAMPLE = [
     "07-ThreadedDaytimeServer-deadline_restart-1",  # stop() gives each join the whole timeout
     "07-get_daytime-timeout_remove-1",            # a connect that never completes is waited for
     "08-RoomClient-timeout_remove-2",             # a quiet server ends the client after its connect timeout
+    "08-ChatRoom-with_unwrap-4",                  # two joins at once, neither told of the other (held schedule)
+    "08-ChatRoom-join_remove-2",                  # stop() sleeps instead of joining (threads held at their end)
     "09-ConnectionPool-signal_remove-2",          # release() forgets to notify: waiters wake at their timeout
     "09-ReadWriteLock-region_shrink-4",           # a reader leaves, its count changed outside the lock
+    "10-SelectorDaytimeServer-except_remove-2",   # accept() out of descriptors (EMFILE) ends the loop
+    "10-AsyncChatRoom-cleanup_remove-2",          # a member 10 MB behind is never dropped
 ]
 
 
