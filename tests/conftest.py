@@ -22,8 +22,17 @@ def pytest_unconfigure(config):
         os.environ.pop("COURSE_CACHE_DIR", None)
 
 
+#: A slow test's bound (pytest-timeout's default is 300 s): its module's batch (a class of fixtures
+#: graded by ``course grade``) is made in its first test's time, which on a busy machine can pass 300 s.
+SLOW_TEST_TIMEOUT = 900
+
+
 def pytest_collection_modifyitems(config, items):
-    """Skip sandbox tests, with the reason, where bubblewrap or user namespaces are missing."""
+    """Give slow tests their bound; skip sandbox tests, with the reason, where bubblewrap or user
+    namespaces are missing."""
+    for item in items:
+        if item.get_closest_marker("slow") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(SLOW_TEST_TIMEOUT))
     if not any(item.get_closest_marker("sandbox") for item in items):
         return
     from autograder import sandbox

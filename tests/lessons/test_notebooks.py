@@ -6,6 +6,7 @@ with its solutions in a fresh kernel; and its student version has no
 solution or hidden test and runs up to the first exercise.
 """
 
+import os
 import time
 from pathlib import Path
 
@@ -20,7 +21,14 @@ from autograder.release import MARKERS, release
 from tests.submissions import NOTEBOOKS
 
 LESSONS = all_lessons(NOTEBOOKS)
-SECONDS_PER_LESSON = 30
+SECONDS_PER_LESSON = 45  # solutions and every hidden test (lesson 09 explores ~25 s of schedules), a core to spare
+
+
+def seconds_per_lesson() -> float:
+    """The lesson's bound, stretched by the machine's load: with N runnable tasks per core the
+    kernel gets about 1/N of one, so a lesson that takes 15 s on a quiet core takes 15 N s."""
+    per_core = os.getloadavg()[0] / (os.cpu_count() or 1)
+    return SECONDS_PER_LESSON * min(max(1.0, per_core), 4.0)
 
 
 def lesson_notebook(lesson) -> Path:
@@ -102,7 +110,8 @@ def test_lesson_runs_top_to_bottom_with_solutions(lesson):
     failed = [(c.get("id"), o.get("ename"), o.get("evalue")) for c in nb.cells if c.cell_type == "code"
               for o in c.outputs if o.get("output_type") == "error"]
     assert not failed, f"cells failed with the solutions: {failed}"
-    assert elapsed < SECONDS_PER_LESSON, f"{lesson} took {elapsed:.1f} s"
+    bound = seconds_per_lesson()
+    assert elapsed < bound, f"{lesson} took {elapsed:.1f} s (bound {bound:.0f} s at this machine's load)"
 
 
 @pytest.fixture(scope="module")
