@@ -220,13 +220,26 @@ def exercise_named(exercises: list, wanted: str):
 def _execute(nb, folder: Path, limits: Limits) -> None:
     from .execute import BoundedExecute
 
-    executor = BoundedExecute(timeout=limits.cell_timeout, notebook_timeout=limits.notebook_timeout,
-                              shutdown_kernel="immediate", extra_arguments=QUIET_KERNEL)
-    try:
-        executor.preprocess(nb, {"metadata": {"path": str(folder)}})
-    except Exception as exc:  # noqa: BLE001 - a kernel that cannot start is one line, not a traceback
-        raise CourseError(f"the check could not run: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}") \
-            from None
+    import copy
+
+    from . import warm
+
+    pristine = copy.deepcopy(nb)
+    for attempt in (1, 2):
+        executor = BoundedExecute(timeout=limits.cell_timeout, notebook_timeout=limits.notebook_timeout,
+                                  shutdown_kernel="immediate", extra_arguments=QUIET_KERNEL)
+        try:
+            executor.preprocess(nb, {"metadata": {"path": str(folder)}})
+            return
+        except Exception as exc:  # noqa: BLE001 - a kernel that cannot start is one line, not a traceback
+            if attempt == 1 and "before replying to kernel_info" in str(exc):
+                # A kernel that dies before its first reply (seen on a loaded machine; the one started
+                # ahead may be it) ran no cell: start once more, cold, as grading's workers do.
+                warm.close()
+                nb.cells = copy.deepcopy(pristine.cells)
+                continue
+            raise CourseError(f"the check could not run: {type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0][:300]}") from None
 
 
 def _untouched(exercise, submitted_sources: dict[str, list[str]], stubs: dict[str, str]) -> bool:

@@ -136,6 +136,26 @@ def test_release_has_no_solutions_or_hidden_tests(released, lesson):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("lesson", LESSONS)
+def test_every_released_code_cell_is_valid_python(released, lesson):
+    """With its hidden tests cut out, is every code cell still Python (a hidden region that splits a
+    try from its finally leaves a visible test a student's Run All cannot even compile)?"""
+    import ast
+
+    nb = nbformat.read(released / lesson / f"{lesson}.ipynb", as_version=4)
+    broken = []
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        python = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
+        try:
+            ast.parse(python)
+        except SyntaxError as error:
+            broken.append(f"{cell.get('id')}: {error}")
+    assert not broken, broken
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lesson", LESSONS)
 def test_release_runs_up_to_the_first_exercise(released, lesson):
     """Can a student run everything before the first exercise without an error?"""
     nb = nbformat.read(released / lesson / f"{lesson}.ipynb", as_version=4)
