@@ -224,7 +224,7 @@ def _execute(nb, folder: Path, limits: Limits) -> None:
 
     from . import warm
 
-    pristine = copy.deepcopy(nb)
+    pristine = copy.deepcopy(nb.cells)  # a retry starts from the cells as they were
     for attempt in (1, 2):
         executor = BoundedExecute(timeout=limits.cell_timeout, notebook_timeout=limits.notebook_timeout,
                                   shutdown_kernel="immediate", extra_arguments=QUIET_KERNEL)
@@ -236,7 +236,7 @@ def _execute(nb, folder: Path, limits: Limits) -> None:
                 # A kernel that dies before its first reply (seen on a loaded machine; the one started
                 # ahead may be it) ran no cell: start once more, cold, as grading's workers do.
                 warm.close()
-                nb.cells = copy.deepcopy(pristine.cells)
+                nb.cells = pristine
                 continue
             raise CourseError(f"the check could not run: {type(exc).__name__}: "
                               f"{str(exc).splitlines()[0][:300]}") from None

@@ -53,22 +53,11 @@ def _shutdown(slot: dict) -> threading.Thread:
 
 def _kill(km) -> None:
     """Kill a kernel's process tree when its manager cannot shut it down."""
-    import psutil
+    from .proctree import kill_tree
 
     process = getattr(getattr(km, "provisioner", None), "process", None)
-    if process is None or process.poll() is not None:
-        return
-    try:
-        root = psutil.Process(process.pid)
-        tree = [*root.children(recursive=True), root]
-    except psutil.Error:
-        return
-    for each in tree:
-        try:
-            each.kill()
-        except psutil.Error:
-            pass
-    psutil.wait_procs(tree, timeout=10)
+    if process is not None and process.poll() is None:
+        kill_tree(process.pid, timeout=10)
 
 
 def prepare(km_class, config, tests: dict, *, lesson: str, sandboxed: bool, cwd: str | None = None,

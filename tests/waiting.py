@@ -6,7 +6,8 @@ import contextlib
 import threading
 import time
 
-__all__ = ["wait_until", "threads_now", "new_threads", "assert_no_new_threads", "nothing_left_behind"]
+__all__ = ["wait_until", "threads_now", "new_threads", "assert_no_new_threads", "nothing_left_behind",
+           "judge_kernels"]
 
 
 def wait_until(condition, timeout: float = 5.0, interval: float = 0.01):
@@ -55,3 +56,17 @@ def nothing_left_behind(kind: str = "inet"):
     assert_no_new_threads(before_threads)
     no_more = lambda: all(now <= then for now, then in zip(_fds_and_sockets(kind), before))  # noqa: E731
     assert wait_until(no_more, timeout=3.0), f"fds/sockets before {before}, after {_fds_and_sockets(kind)}"
+
+
+def judge_kernels() -> set[int]:
+    """Judge kernels still running below this process (an ended one waiting to be reaped is not)."""
+    import psutil
+
+    found = set()
+    for process in psutil.Process().children(recursive=True):
+        try:
+            if process.status() != psutil.STATUS_ZOMBIE and "course_lib.judge" in " ".join(process.cmdline()):
+                found.add(process.pid)
+        except psutil.Error:
+            continue
+    return found

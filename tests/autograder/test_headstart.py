@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 
-import psutil
 import pytest
 
 from autograder import check, headstart, lessons, referee, warm
 from autograder.normalize import DEMO_TAG, normalize
 from tests.submissions import make_submission
+from tests.waiting import judge_kernels
 
 
 def _tests_the_check_runs(template, lesson: str, exercise: str | None) -> dict[str, str]:
@@ -49,15 +49,6 @@ def test_hidden_regions_are_cut_as_nbgrader_cuts_them():
     assert headstart._without_hidden("no region") == "no region"
 
 
-def _judge_kernels() -> set[int]:
-    found = set()
-    for process in psutil.Process().children(recursive=True):
-        try:
-            if process.status() != psutil.STATUS_ZOMBIE and "course_lib.judge" in " ".join(process.cmdline()):
-                found.add(process.pid)
-        except psutil.NoSuchProcess:
-            pass
-    return found
 
 
 @pytest.mark.slow
@@ -74,7 +65,7 @@ def test_a_check_runs_in_the_kernel_started_first(tmp_path, monkeypatch):
                                                         "get_daytime_failures": "passed"}
     # a second take only follows a kernel that died before its first reply (the cold retry, under load)
     assert taken and taken[0] is not None and len(taken) <= 2, "the check started a kernel of its own"
-    assert warm._slot is None and not _judge_kernels()
+    assert warm._slot is None and not judge_kernels()
 
 
 @pytest.mark.slow
@@ -90,4 +81,4 @@ def test_a_check_that_stops_before_running_leaves_no_kernel(tmp_path, monkeypatc
     monkeypatch.setattr(check, "_lesson_cells", broken)
     with pytest.raises(check.CourseError, match="cannot be read"):
         check.check(notebook, exercise="get_daytime")
-    assert warm._slot is None and not _judge_kernels()
+    assert warm._slot is None and not judge_kernels()

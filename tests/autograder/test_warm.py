@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 
 import psutil
 import pytest
@@ -12,6 +11,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 from autograder import warm
 from autograder.execute import BoundedExecute
 from tests.autograder.test_judge import graded, solution
+from tests.waiting import judge_kernels, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -31,16 +31,6 @@ def grade(nb, cwd, **kw):
     return ep, passed
 
 
-def kernels() -> list[int]:
-    """Judge kernels still running below this process (an ended one waiting to be reaped is not)."""
-    found = []
-    for process in psutil.Process().children(recursive=True):
-        try:
-            if process.status() != psutil.STATUS_ZOMBIE and "course_lib.judge" in " ".join(process.cmdline()):
-                found.append(process.pid)
-        except psutil.Error:
-            continue
-    return found
 
 
 def test_the_next_submission_of_the_lesson_takes_the_kernel_started_for_it(tmp_path):
@@ -48,7 +38,7 @@ def test_the_next_submission_of_the_lesson_takes_the_kernel_started_for_it(tmp_p
     tests gets; is a
     notebook with other tests given a fresh kernel (the waiting one stopped); does nothing outlive
     close()?"""
-    before = set(kernels())  # none, unless an earlier test in this worker leaked one (its own bug)
+    before = judge_kernels()  # none, unless an earlier test in this worker leaked one (its own bug)
     try:
         first, ok = grade(notebook(1), tmp_path)
         assert ok
@@ -65,10 +55,8 @@ def test_the_next_submission_of_the_lesson_takes_the_kernel_started_for_it(tmp_p
     finally:
         warm.close()
     assert warm._slot is None
-    deadline = time.monotonic() + 10
-    while set(kernels()) - before and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert set(kernels()) - before == set()
+    wait_until(lambda: not judge_kernels() - before, timeout=10)
+    assert judge_kernels() - before == set()
 
 
 def test_a_kernel_whose_start_failed_after_its_process_was_launched_is_killed(tmp_path):
