@@ -120,6 +120,7 @@ class BoundedExecute(Execute):
         self._kernel_tests = {g: p.source for g, p in self._plans.items() if not p.here}
         self._here_namespace: dict = {}
         self._test_count = 0
+        self._hidden_ran = False  # has a test with hidden checks run yet (see _judge_test)
         # A last, silent cell: its start is the audit's final integrity check (see course_lib.judge).
         nb.cells.append(new_code_cell("pass", metadata={"tags": [FINAL_CHECK_TAG]}))
         try:
@@ -203,8 +204,15 @@ class BoundedExecute(Execute):
                                                f"{str(error)[:200]}"})
         self._test_count += 1
         cell.execution_count = self._test_count
-        cell.outputs = referee.outputs(verdict)
-        cell.metadata.setdefault("course", {})["verdict"] = referee.verdict_metadata(verdict)
+        # Hidden checks hand hidden inputs to student code, which can keep them and write them into any
+        # later message (its exceptions, the values a check quotes). So from the first test with hidden
+        # checks on (and within it, from the first statement that may follow its hidden block), no message
+        # reaches the student's feedback: only where the test failed (see autograder.preprocessors).
+        after_hidden = self._hidden_ran or plan.hidden_may_have_run(verdict.top)
+        self._hidden_ran = self._hidden_ran or bool(plan.hidden)
+        meta = referee.verdict_metadata(verdict, plan, after_hidden=after_hidden)
+        cell.outputs = referee.outputs(verdict, shown=meta["public"] if meta["public"] != verdict.public else "")
+        cell.metadata.setdefault("course", {})["verdict"] = meta
         if verdict.status == "interrupted":
             self._incidents.append({"kind": "timeout", "cell": plan.grade_id,
                                     "message": f"interrupted after {self.timeout} s"})

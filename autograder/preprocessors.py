@@ -6,8 +6,10 @@ points (nbgrader's feedback template) and one line naming the test: passed,
 or ``Name: message``, the message the course's test helpers wrote. A failure
 of a *hidden* check (:mod:`autograder.referee` decides, by the line it came
 from) shows only its public summary — what went wrong, never the hidden
-input or the expected value — unless the course asked for full feedback
-(``course grade --feedback full``). Nothing else the judge kernel
+input or the expected value — and a failure that came after hidden checks
+had run shows only where it failed (its message could carry what they gave
+the student's code; :mod:`autograder.execute` marks it), unless the course
+asked for full feedback (``course grade --feedback full``). Nothing else the judge kernel
 printed reaches the student — not their own prints (those stay in their
 notebook), not a traceback (it would quote hidden test lines), not a plot.
 Hidden test code is cleared from the cells (nbgrader's ``ClearHiddenTests``),
@@ -22,6 +24,7 @@ from nbgrader.preprocessors import ClearHiddenTests
 from traitlets import Bool
 
 from .leaks import WITHHELD, hidden_lines, quotes_hidden
+from .referee import after_hidden_summary, shown_ename
 
 __all__ = ["VerdictFeedback"]
 
@@ -53,6 +56,10 @@ class VerdictFeedback(ClearHiddenTests):
                 if verdict.get("hidden") and not self.full:
                     evalue = f"{name}: {verdict.get('public') or 'a hidden check of this test failed'}"
                     ename = "HiddenCheckFailed"
+                elif verdict.get("after_hidden") and not self.full:
+                    summary = verdict.get("public") if verdict.get("status") != "passed" else ""
+                    evalue = f"{name}: {summary or after_hidden_summary(None, None)}"
+                    ename = shown_ename(ename)
                 evalue = evalue[:1000]
                 if quotes_hidden(f"{ename}: {evalue}", self._hidden):
                     evalue = WITHHELD

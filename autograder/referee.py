@@ -48,11 +48,15 @@ from course_lib.judge.runner import compile_test, describe_failure
 from .audit import ChannelClosed
 
 __all__ = ["REFEREE_TAG", "TestPlan", "Verdict", "plan_tests", "judge_in_kernel", "judge_here", "outputs",
-           "HIDDEN_FAILURE", "verdict_metadata", "RemoteFunction"]
+           "HIDDEN_FAILURE", "AFTER_HIDDEN", "verdict_metadata", "after_hidden_summary", "shown_ename",
+           "RemoteFunction"]
 
 REFEREE_TAG = "referee"
 BEGIN, END = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
 HIDDEN_FAILURE = "a hidden check of this test failed"
+#: Why a failure after hidden checks ran shows no message: student code may have kept what they gave it.
+AFTER_HIDDEN = ("its message is not shown: hidden checks had run before it, and a message your code writes "
+                "could carry what they gave it; `course check` shows it")
 #: Modules a referee test may import here, in the grader's process (what the lessons' tests use).
 HERE_MODULES = ("course_lib", "math", "ipaddress", "itertools", "collections", "re", "string", "random",
                 "socket", "threading", "time")
@@ -67,6 +71,7 @@ class TestPlan:
     here: bool                               # judged in the grader's process (tag "referee")
     hidden: tuple = ()                       # (first line, last line, public summary) per hidden block
     question: str = ""                       # the test's docstring: what it checks, in the student's words
+    statements: tuple = ()                   # (first line, last line) of each top-level statement
 
     def hidden_block(self, line: int | None):
         """The hidden block ``line`` is in: (first, last, summary), or None for a visible line.
@@ -74,6 +79,14 @@ class TestPlan:
         if line is None:
             return self.hidden[0] if self.hidden else None
         return next((block for block in self.hidden if block[0] <= line <= block[1]), None)
+
+    def hidden_may_have_run(self, top: int | None) -> bool:
+        """Could a hidden block of this test have run before a failure under the top-level statement
+        at line ``top``? Only a statement that ends before the first block proves it did not."""
+        if not self.hidden:
+            return False
+        statement = next((s for s in self.statements if top is not None and s[0] <= top <= s[1]), None)
+        return statement is None or statement[1] >= self.hidden[0][0]
 
 
 @dataclass(frozen=True)
@@ -89,6 +102,7 @@ class Verdict:
     line: int | None = None
     seconds: float = 0.0
     notes: tuple = field(default=())
+    top: int | None = None       # the test's top-level statement the failure came under
 
     @property
     def passed(self) -> bool:
@@ -120,6 +134,14 @@ def _hidden_blocks(source: str) -> tuple:
     return tuple(blocks)
 
 
+def _statements(source: str) -> tuple:
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return ()
+    return tuple((node.lineno, node.end_lineno or node.lineno) for node in tree.body)
+
+
 def plan_tests(nb) -> dict[str, TestPlan]:
     """Every graded test cell of ``nb``, by grade id."""
     plans = {}
@@ -130,7 +152,7 @@ def plan_tests(nb) -> dict[str, TestPlan]:
             plans[meta["grade_id"]] = TestPlan(
                 grade_id=meta["grade_id"], source=source,
                 here=REFEREE_TAG in (cell.metadata.get("tags") or []),
-                hidden=_hidden_blocks(source), question=_question(source))
+                hidden=_hidden_blocks(source), question=_question(source), statements=_statements(source))
     return plans
 
 
@@ -144,11 +166,11 @@ def _public(plan: TestPlan, line: int | None, message: str) -> tuple[bool, str]:
     return True, summary
 
 
-def _verdict(plan: TestPlan, status: str, ename: str, message: str, line, seconds: float) -> Verdict:
+def _verdict(plan: TestPlan, status: str, ename: str, message: str, line, seconds: float, top=None) -> Verdict:
     if status == "failed" and ename == "NotImplementedError":
         status = "not attempted"
     hidden, public = _public(plan, line, message) if status == "failed" else (False, "")
-    return Verdict(plan.grade_id, status, ename, message, public, hidden, line, round(seconds, 3))
+    return Verdict(plan.grade_id, status, ename, message, public, hidden, line, round(seconds, 3), top=top)
 
 
 # ------------------------------------------------------------------------ in the kernel
@@ -176,16 +198,17 @@ def judge_in_kernel(channel, plan: TestPlan, timeout: float) -> Verdict:
     checks = channel.checks_for(reply.get("reply"))
     if status == "passed" and checks:
         first = checks[0]
-        return _verdict(plan, "failed", "CheckFailed", str(first.get("message", "")), first.get("line"), seconds)
+        return _verdict(plan, "failed", "CheckFailed", str(first.get("message", "")), first.get("line"), seconds,
+                        first.get("top"))
     if status == "passed":
         return Verdict(plan.grade_id, "passed", seconds=round(seconds, 3))
     if status == "failed":
-        ename, line = str(reply.get("ename", "Error")), reply.get("line")
+        ename, line, top = str(reply.get("ename", "Error")), reply.get("line"), reply.get("top")
         message = str(reply.get("message", ""))
         if checks and ename != "CheckFailed":  # a check failed first; what was raised after it is secondary
             first = checks[0]
-            ename, message, line = "CheckFailed", str(first.get("message", "")), first.get("line")
-        return _verdict(plan, "failed", ename, message, line, seconds)
+            ename, message, line, top = "CheckFailed", str(first.get("message", "")), first.get("line"), first.get("top")
+        return _verdict(plan, "failed", ename, message, line, seconds, top)
     return Verdict(plan.grade_id, "failed", "GradingError",
                    f"the judge could not run this test: {reply.get('message', '')}", seconds=seconds)
 
@@ -252,7 +275,7 @@ def judge_here(channel, plan: TestPlan, timeout: float, namespace: dict) -> Verd
         tree = ast.parse(plan.source)
         code = compile_test(plan.source)
     except SyntaxError as error:
-        return _verdict(plan, "failed", "SyntaxError", str(error), error.lineno, 0.0)
+        return _verdict(plan, "failed", "SyntaxError", str(error), error.lineno, 0.0, error.lineno)
     wanted = sorted(n for n in _free_names(tree) if n not in namespace)
     try:
         if wanted:
@@ -304,24 +327,49 @@ def judge_here(channel, plan: TestPlan, timeout: float, namespace: dict) -> Verd
     if error is None:
         return Verdict(plan.grade_id, "passed", seconds=round(seconds, 3))
     failure = describe_failure(error)
-    return _verdict(plan, "failed", failure["ename"], failure["message"], failure["line"], seconds)
+    return _verdict(plan, "failed", failure["ename"], failure["message"], failure["line"], seconds, failure["top"])
 
 
 # ------------------------------------------------------------------------ the cell's outputs
 
 
-def outputs(verdict: Verdict) -> list:
-    """The outputs nbgrader scores: nothing but a line when passed, one error output otherwise."""
+def outputs(verdict: Verdict, shown: str = "") -> list:
+    """The outputs nbgrader scores: nothing but a line when passed, one error output otherwise.
+    ``shown``: what the student's feedback says instead of the message, if not the message."""
     if verdict.passed:
         return []
     where = f" (test line {verdict.line})" if verdict.line else ""
     head = f"{verdict.ename}: {verdict.message}"
     trace = [head + where]
-    if verdict.hidden:
-        trace.append(f"In the student's feedback: {verdict.public}")
+    if verdict.hidden or shown:
+        trace.append(f"In the student's feedback: {verdict.public if verdict.hidden else shown}")
     return [new_output("error", ename=verdict.ename or "Error", evalue=verdict.message, traceback=trace)]
 
 
-def verdict_metadata(verdict: Verdict) -> dict:
-    """What the feedback needs beyond the outputs: is the failure hidden, and what may it say."""
-    return {"status": verdict.status, "hidden": verdict.hidden, "public": verdict.public, "line": verdict.line}
+def shown_ename(ename: str) -> str:
+    """An exception's name as feedback may show it once hidden checks have run: a built-in exception's
+    or a check's; a class a solution named (its name is text it chose) is shown as ``Error``."""
+    known = getattr(builtins, ename, None)
+    if ename in ("CheckFailed", "GraderCheckFailed") or (isinstance(known, type) and issubclass(known, BaseException)):
+        return ename
+    return "Error"
+
+
+def after_hidden_summary(plan: TestPlan | None, verdict: Verdict | None) -> str:
+    """What the student's feedback says of a failure that came after hidden checks had run: where it
+    failed (a visible line of the test, which the student has) and why its message is not shown."""
+    line = verdict.line if verdict is not None else None
+    lines = plan.source.splitlines() if plan is not None else []
+    visible = plan is not None and line is not None and 0 < line <= len(lines) and plan.hidden_block(line) is None
+    where = f"failed at test line {line}: {lines[line - 1].strip()[:200]}" if visible else "failed"
+    return f"{where} ({AFTER_HIDDEN})"
+
+
+def verdict_metadata(verdict: Verdict, plan: TestPlan | None = None, *, after_hidden: bool = False) -> dict:
+    """What the feedback needs beyond the outputs: is the failure hidden, did hidden checks run before it
+    (``after_hidden``), and what may the feedback say."""
+    meta = {"status": verdict.status, "hidden": verdict.hidden, "public": verdict.public, "line": verdict.line,
+            "seconds": verdict.seconds, "after_hidden": after_hidden}
+    if after_hidden and not verdict.hidden and not verdict.passed:
+        meta["public"] = after_hidden_summary(plan, verdict)
+    return meta

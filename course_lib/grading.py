@@ -58,20 +58,24 @@ def _failure_reporting():
     sink = []  # at most one callback, set by the judge before any cell runs
     getframe = sys._getframe
 
-    def test_line():
+    def test_lines():
+        """(innermost, outermost) test line on this thread's stack: where the check was made, and the
+        test's own statement it was made under (the referee tells by it whether hidden checks ran first)."""
+        inner = outer = None
         frame = getframe(2)
         while frame is not None:
             if frame.f_code.co_filename == TEST_FILE:
-                return frame.f_lineno
+                outer = frame.f_lineno
+                inner = outer if inner is None else inner
             frame = frame.f_back
-        return None
+        return inner, outer
 
     def report(message: str) -> None:
         if sink:
-            sink[0](message, test_line())
+            sink[0](message, *test_lines())
 
     def arm(callback) -> None:
-        """Send every CheckFailed made from now on to ``callback(message, test_line)`` (once per process)."""
+        """Send every CheckFailed made from now on to ``callback(message, line, top)`` (once per process)."""
         if sink:
             raise RuntimeError("check failures are already reported elsewhere")
         sink.append(callback)

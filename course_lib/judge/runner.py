@@ -70,14 +70,16 @@ def compile_test(source: str):
     return compile(tree, TEST_FILE, "exec", dont_inherit=True)
 
 
-def _test_line(tb) -> int | None:
-    """The last line of test code in a traceback (where the failure surfaced in the test)."""
-    line = None
+def _test_lines(tb) -> tuple:
+    """(last, first) line of test code in a traceback: where the failure surfaced in the test, and the
+    test's own top-level statement it surfaced under."""
+    line = top = None
     while tb is not None:
         if tb.tb_frame.f_code.co_filename == TEST_FILE:
             line = tb.tb_lineno
+            top = line if top is None else top
         tb = tb.tb_next
-    return line
+    return line, top
 
 
 def describe_failure(error: BaseException) -> dict:
@@ -86,8 +88,8 @@ def describe_failure(error: BaseException) -> dict:
         message = str(error)
     except Exception:
         message = "?"
-    return {"ename": type(error).__name__[:100], "message": message[:MAX_MESSAGE],
-            "line": _test_line(error.__traceback__)}
+    line, top = _test_lines(error.__traceback__)
+    return {"ename": type(error).__name__[:100], "message": message[:MAX_MESSAGE], "line": line, "top": top}
 
 
 def serve(send, requests, *, tests: dict, user_ns: dict, modules: dict, snapshot, grading, interleave) -> None:
@@ -113,10 +115,10 @@ def serve(send, requests, *, tests: dict, user_ns: dict, modules: dict, snapshot
     namespace: dict = {}        # the tests' namespace, kept from test to test as cells would keep it
     synced: dict = {}           # name -> id of the user namespace's value when last copied
 
-    def on_failure(message: str, line) -> None:
+    def on_failure(message: str, line, top=None) -> None:
         if current["request"] is not None:
             send({"check": "failed", "request": current["request"], "test": current["test"],
-                  "message": str(message)[:MAX_MESSAGE], "line": line})
+                  "message": str(message)[:MAX_MESSAGE], "line": line, "top": top})
 
     grading.report_failures_to(on_failure)
 
@@ -173,7 +175,8 @@ def serve(send, requests, *, tests: dict, user_ns: dict, modules: dict, snapshot
         try:
             code = compile_test(source)
         except SyntaxError as error:
-            return {"status": "failed", "ename": "SyntaxError", "message": str(error), "line": error.lineno}
+            return {"status": "failed", "ename": "SyntaxError", "message": str(error), "line": error.lineno,
+                    "top": error.lineno}
         sync_namespace()
         before = snapshot.changed()
         if before:

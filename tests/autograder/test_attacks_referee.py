@@ -491,8 +491,9 @@ H_SEALED = (H_INIT_SHELL.split("; shell.ex")[0] + "; shell.user_global_ns['gradi
             "philosopher who never eats")
 H_CARRY = ("design hole: hidden inputs are handed to student code (here by a referee test's call), and "
            "student code writes the text of its own exceptions and return values, which a failure at a "
-           "visible line shows in full: classify_address records the hidden addresses of "
-           "classify_address_ipv4 and repeats them when classify_address_ipv6 asks for '::1'")
+           "visible line showed in full: classify_address records the hidden addresses of "
+           "classify_address_ipv4 and repeats them when classify_address_ipv6 asks for '::1' (now no "
+           "message written after a hidden check ran reaches the feedback: only where the test failed)")
 H_PORT = ("test hole: port_accepts_closes_sockets probed a running server and port 1 and counted open files; "
           "an answer computed from the port number opened nothing and passed (now the refusing port is a bound, "
           "never-listening socket's, and the running server must have seen every call's connection)")
@@ -662,7 +663,7 @@ ATTACKS: dict[str, Attack] = {
         closed=H_SEALED),
     "06_carry_hidden_inputs": Attack(
         L06, "Does a classify_address that records the hidden addresses it is given leak none of them?",
-        CARRY_HIDDEN_INPUTS, statuses=frozenset({"graded"}), hole=H_CARRY),
+        CARRY_HIDDEN_INPUTS, statuses=frozenset({"graded"}), closed=H_CARRY),
     "06_port_by_number": Attack(
         L06, "Does a port_accepts that never connects earn nothing?", {"port_accepts": PORT_BY_NUMBER},
         statuses=frozenset({"graded"}), closed=H_PORT),

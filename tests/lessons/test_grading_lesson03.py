@@ -248,10 +248,17 @@ graded, test_fixture_gets_its_expected_score, test_the_batch_is_graded_in_bounde
     ("break_it_finished_thread", ["not a valid schedule", "had finished"]),
 ])
 def test_break_it_feedback_says_what_the_schedule_did(graded, tmp_path_factory, student, words):
-    """Does a schedule that earns nothing come back with why: its final state, or its invalid step?"""
+    """Does a schedule that earns nothing come back with why (its final state, or its invalid step) in the
+    instructor's graded notebook, while the student's feedback, written after hidden checks ran, says only
+    where it failed and that `course check` shows the rest?"""
     import html
 
-    pages = list(tmp_path_factory.getbasetemp().glob(f"graded-03*/feedback/{student}/{LESSON}/*.html"))
+    base = tmp_path_factory.getbasetemp()
+    pages = list(base.glob(f"graded-03*/feedback/{student}/{LESSON}/*.html"))
     assert pages, "no feedback page"
     text = html.unescape(pages[0].read_text(encoding="utf-8"))
-    assert all(w in text for w in words), [w for w in words if w not in text]
+    assert "break_overdraft_breaks" in text and "failed at test line" in text and "course check" in text, text[-3000:]
+    assert not any(w in text for w in words), [w for w in words if w in text]
+    graded_nb = next(base.glob(f"graded-03*/autograded/{student}/{LESSON}/*.ipynb")).read_text(encoding="utf-8")
+    graded_nb = graded_nb.encode().decode("unicode_escape", errors="replace")
+    assert all(w in graded_nb for w in words), [w for w in words if w not in graded_nb]
