@@ -11,7 +11,6 @@ from tests.mutation.corpus import corpus
 from tests.mutation.engine import LESSONS
 
 PENDING = {
-    ("08-two-way-chat", "ChatRoom"): "a socketserver room is still to write (issue 28, item 3)",
 }
 
 
@@ -22,7 +21,7 @@ def _needing_an_idiom():
 
 def test_every_graded_exercise_has_a_full_marks_idiom():
     """Is each exercise that is not a prediction given one idiom expected to earn full marks?"""
-    covered = {(e.lesson, e.exercise) for e in corpus() if e.expect == "full"}
+    covered = {(e.lesson, e.exercise) for e in corpus() if e.expect == "full" and not e.xfail}
     missing = _needing_an_idiom() - covered
     assert missing == set(PENDING), (
         f"without an idiom in tests/lessons/corpus/: {sorted(missing - set(PENDING))}; "

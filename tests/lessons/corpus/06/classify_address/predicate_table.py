@@ -1,7 +1,8 @@
 # expect: full
-# why: tries IPv4Address then IPv6Address, and takes the first kind whose property holds from an ordered table
-KINDS = (("is_unspecified", "unspecified"), ("is_loopback", "loopback"), ("is_link_local", "link-local"),
-         ("is_multicast", "multicast"), ("is_private", "private"), ("is_global", "global"))
+# why: tries IPv4Address then IPv6Address, and takes the first kind whose test holds from an ordered table
+KINDS = (("unspecified", lambda a: a.is_unspecified), ("loopback", lambda a: a.is_loopback),
+         ("link-local", lambda a: a.is_link_local), ("multicast", lambda a: a.is_multicast),
+         ("private", lambda a: a.is_private), ("global", lambda a: a.is_global))
 
 
 def classify_address(text):
@@ -16,5 +17,4 @@ def classify_address(text):
             address = ipaddress.IPv6Address(text)
         except ValueError:
             raise ValueError(f"{text!r} is neither an IPv4 nor an IPv6 address") from None
-    kind = next((kind for attribute, kind in KINDS if getattr(address, attribute)), "reserved")
-    return address.version, kind
+    return address.version, next((kind for kind, holds in KINDS if holds(address)), "reserved")
