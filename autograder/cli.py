@@ -349,6 +349,56 @@ def _skip_slow_imports() -> None:
     format. Measured in benchmarks/bench_check.py: it is most of a check's start-up.
     """
     sys.modules.setdefault("rfc3987_syntax", None)
+    _nbgrader_without_its_server()
+
+
+def _nbgrader_without_its_server() -> None:
+    """Import nbgrader's preprocessors, as a check needs them, without what nbgrader loads for a server.
+
+    ``import nbgrader`` runs its ``__init__``, which loads its Jupyter server
+    extensions (tornado handlers, the exchange, the gradebook's SQLAlchemy
+    models); ``nbgrader.preprocessors`` imports every preprocessor, the
+    gradebook's included. A check uses three (Execute, ClearSolutions,
+    ClearHiddenTests): here both packages are set up without running their
+    ``__init__``, and a preprocessor is imported from its own module when a
+    name is first asked for, by the map the real ``__init__`` states. About
+    0.5 s of CPU a check (``python -X importtime``; benchmarks/bench_check.py).
+    Only for this process, and only when nbgrader is not imported yet.
+    """
+    import ast
+    import importlib
+    import importlib.util
+
+    if "nbgrader" in sys.modules:
+        return
+    package_spec = importlib.util.find_spec("nbgrader")
+    if package_spec is None or not package_spec.submodule_search_locations:
+        return
+    package = importlib.util.module_from_spec(package_spec)
+    sys.modules["nbgrader"] = package
+    try:
+        package.__version__ = importlib.import_module("nbgrader._version").__version__
+        spec = importlib.util.find_spec("nbgrader.preprocessors")
+        where = {alias.asname or alias.name: f"nbgrader.preprocessors.{node.module}"
+                 for node in ast.parse(Path(spec.origin).read_text(encoding="utf-8")).body
+                 if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module
+                 for alias in node.names}
+    except Exception:  # noqa: BLE001 - an nbgrader laid out otherwise: import it whole
+        del sys.modules["nbgrader"]
+        return
+    preprocessors = importlib.util.module_from_spec(spec)
+    preprocessors.__all__ = sorted(where)
+
+    def named(name: str):
+        if name not in where:
+            raise AttributeError(f"module 'nbgrader.preprocessors' has no attribute {name!r}")
+        value = getattr(importlib.import_module(where[name]), name)
+        setattr(preprocessors, name, value)
+        return value
+
+    preprocessors.__getattr__ = named
+    sys.modules["nbgrader.preprocessors"] = preprocessors
+    package.preprocessors = preprocessors
 
 
 def _skip_exit_collection() -> None:

@@ -146,3 +146,33 @@ def test_check_hidden_runs_the_hidden_tests_and_shows_no_code(tmp_path):
     assert "SECRET_HIDDEN_MARKER" not in proc.stdout + proc.stderr
     off = run_course("check", "--hidden", str(nb), notebooks=MINI_COURSE, env={"COURSE_HIDDEN_CHECKS": "off"})
     assert off.returncode == 2 and "turned off" in off.stderr
+
+
+def test_check_imports_nbgraders_preprocessors_without_its_server_or_gradebook():
+    """Does `course check` load nbgrader's real preprocessors but not its server extensions or SQLAlchemy?"""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from autograder import cli\n"
+        "cli._skip_slow_imports()\n"
+        "import autograder.check, autograder.execute\n"
+        "from nbgrader.preprocessors import ClearHiddenTests, ClearSolutions, Execute\n"
+        "import nbgrader.preprocessors.clearsolutions as real\n"
+        "assert ClearSolutions is real.ClearSolutions and Execute.__module__ == 'nbgrader.preprocessors.execute'\n"
+        "assert issubclass(autograder.execute.BoundedExecute, Execute)\n"
+        "import nbgrader\n"
+        "assert nbgrader.__version__\n"
+        "try:\n"
+        "    from nbgrader.preprocessors import NoSuchPreprocessor\n"
+        "except ImportError:\n"
+        "    pass\n"
+        "else:\n"
+        "    raise AssertionError('an unknown name imported')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('sqlalchemy', 'nbgrader.server_extensions', "
+        "'nbgrader.api'))))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "[]"
