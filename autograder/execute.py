@@ -211,7 +211,7 @@ class BoundedExecute(Execute):
         after_hidden = self._hidden_ran or plan.hidden_may_have_run(verdict.top)
         self._hidden_ran = self._hidden_ran or bool(plan.hidden)
         meta = referee.verdict_metadata(verdict, plan, after_hidden=after_hidden)
-        cell.outputs = referee.outputs(verdict, shown=meta["public"] if meta["public"] != verdict.public else "")
+        cell.outputs = referee.outputs(verdict, meta["public"])
         cell.metadata.setdefault("course", {})["verdict"] = meta
         if verdict.status == "interrupted":
             self._incidents.append({"kind": "timeout", "cell": plan.grade_id,

@@ -333,16 +333,16 @@ def judge_here(channel, plan: TestPlan, timeout: float, namespace: dict) -> Verd
 # ------------------------------------------------------------------------ the cell's outputs
 
 
-def outputs(verdict: Verdict, shown: str = "") -> list:
+def outputs(verdict: Verdict, public: str = "") -> list:
     """The outputs nbgrader scores: nothing but a line when passed, one error output otherwise.
-    ``shown``: what the student's feedback says instead of the message, if not the message."""
+    ``public``: what the student's feedback says instead of the message ("" = the message)."""
     if verdict.passed:
         return []
     where = f" (test line {verdict.line})" if verdict.line else ""
     head = f"{verdict.ename}: {verdict.message}"
     trace = [head + where]
-    if verdict.hidden or shown:
-        trace.append(f"In the student's feedback: {verdict.public if verdict.hidden else shown}")
+    if public:
+        trace.append(f"In the student's feedback: {public}")
     return [new_output("error", ename=verdict.ename or "Error", evalue=verdict.message, traceback=trace)]
 
 
