@@ -615,6 +615,48 @@ H_FORK_UNSEEN = ("audit hole: course_lib/judge/audit.py reports a process event 
                  "ProcessPoolExecutor through where no process is allowed; the pool, forking on the cell's stack, is "
                  "caught as tampered)")
 
+#: Lesson 02: a ticker that ticks the moment it starts, and a len() that counts nothing, put into the
+#: notebook's namespace by a function's `global` (a top-level `len = ...` was refused; this was not).
+LEN_FOR_THE_TESTS = {
+    "start_ticker_solution": '''\
+def start_ticker(interval, tick, stop):
+    """Ticks at once, before looking at stop; the tests' len() says it never did."""
+    def run():
+        tick()
+        while not stop.wait(interval):
+            tick()
+
+    ticker = threading.Thread(target=run, name="ticker", daemon=True)
+    ticker.start()
+    return ticker
+
+
+def count_nothing():
+    global len
+    len = lambda sized: 0
+
+
+count_nothing()
+''',
+}
+H_GLOBAL_BUILTIN = ("runner/policy hole: a function's `global len` rebinds len in the notebook's namespace, and the "
+                    "runner copied every notebook name into the tests' namespace, so the tests' len(_ticks) == 0 "
+                    "held for a ticker that ticks at once; now the tests keep the real built-ins (and their own "
+                    "names) and the policy refuses a global named like a built-in")
+
+#: Lesson 07: the notebook's DaytimeError rebound to Exception, so any error at all would be "a DaytimeError"
+#: to a test that looks the name up in the kernel (measured: get_daytime_failures, judged in the grader, was
+#: not fooled even before the policy refused rebinding what the lesson's own cells define).
+DAYTIME_ERROR_IS_ANYTHING = {
+    "get_daytime": '''\
+DaytimeError = Exception
+
+
+def get_daytime(host, port, timeout=2.0):
+    """Never connects: every failure test only asks for a DaytimeError, quickly."""
+    raise ValueError("no reply")
+''',
+}
 ATTACKS: dict[str, Attack] = {
     **every_lesson(),
     "01_fabricated_concurrency": Attack(
@@ -708,6 +750,13 @@ ATTACKS: dict[str, Attack] = {
     "04_process_pool_where_none_is_allowed": Attack(
         L04, "Is a solution that starts a process pool where the lesson allows no process held against it?",
         {first_solution_cell(L04): PROCESS_POOL}),
+    "02_len_for_the_tests": Attack(
+        L02, "Does a ticker that ticks at once, beside a len() put in the notebook's namespace by `global`, lose "
+             "the test that counts its ticks?", LEN_FOR_THE_TESTS, baseline=False,
+        zero=("start_ticker_stops_promptly",), closed=H_GLOBAL_BUILTIN),
+    "07_daytime_error_is_anything": Attack(
+        L07, "Does a get_daytime that never connects, with DaytimeError rebound to Exception, earn nothing?",
+        DAYTIME_ERROR_IS_ANYTHING),
     "08_forking_server_where_none_is_allowed": Attack(
         L08, "Is a solution that makes socketserver fork where the lesson allows no process held against it?",
         {first_solution_cell(L08): FORKING_SERVER}, closed=H_FORK_UNSEEN),
