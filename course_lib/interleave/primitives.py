@@ -328,6 +328,8 @@ def _in_scope() -> "_Run | None":
     run = _ACTIVE
     if run is None:
         return None
+    if run.deciding:  # the thread taking a decision (observe, choose) is no worker meanwhile
+        return None
     ident = threading.get_ident()
     if ident in run.idents or (run.in_setup and ident == run.controller):
         return run
@@ -336,7 +338,7 @@ def _in_scope() -> "_Run | None":
 
 def _current_worker() -> "_Worker | None":
     run = _ACTIVE
-    if run is None:
+    if run is None or run.deciding:
         return None
     return run.idents.get(threading.get_ident())
 
