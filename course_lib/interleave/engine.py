@@ -40,10 +40,11 @@ class _Worker:
         self.timed_out = False  # set by the controller when it wakes it by timeout
         self.voluntary = False  # it offered to yield (sleep/checkpoint)
         self.frame = None
+        self.filename = ""  # the file of frame's code (read once: frame.f_code is an audit event)
         self.op = ""
         self.thread: threading.Thread | None = None
         self.error: BaseException | None = None
-from .primitives import ScheduleError, SchedulerError, _Abort, _CoCondition, _CoLock, _CoRLock, _REAL_CONDITION, _REAL_LOCK, _REAL_RLOCK, _REAL_SLEEP, _RUN_GUARD, _Resource, _SHARED_OPS, _condition_factory, _is_traced_file, _lock_factory, _opname, _rlock_factory, _sleep
+from .primitives import ScheduleError, SchedulerError, _Abort, _CoCondition, _CoLock, _CoRLock, _REAL_CONDITION, _REAL_LOCK, _REAL_RLOCK, _REAL_SLEEP, _RUN_GUARD, _Resource, _SHARED_OPS, _condition_factory, _is_traced_file, _lock_factory, _op_table, _rlock_factory, _sleep
 from .results import Deadlock, Step, Trace
 
 
@@ -77,29 +78,41 @@ class _Run:
 
     # ---- worker side ---------------------------------------------------
     def _trace_call(self, frame, event, arg):
-        if event != "call" or self.deciding or not _is_traced_file(frame.f_code.co_filename):
+        # A frame's code is read here, once a call: reading frame.f_code is an audit event (the
+        # judge's hook looks at each), so the per-opcode function below gets it in its closure.
+        if event != "call" or self.deciding:
             return None
-        if not self.line_mode:
-            frame.f_trace_opcodes = True
-        return self._trace_local
-
-    def _trace_local(self, frame, event, arg):
-        if self.aborting:
-            raise _Abort()
+        code = frame.f_code
+        filename = code.co_filename
+        if not _is_traced_file(filename):
+            return None
+        run, idents, get_ident = self, self.idents, threading.get_ident
         if self.line_mode:
-            if event == "line":
-                worker = self.idents.get(threading.get_ident())
-                if worker is not None:
-                    worker.frame, worker.op = frame, ""
-                    self.pause(worker)
-        elif event == "opcode":
-            op = _opname(frame.f_code, frame.f_lasti)
-            if op in _SHARED_OPS:
-                worker = self.idents.get(threading.get_ident())
-                if worker is not None:
-                    worker.frame, worker.op = frame, op
-                    self.pause(worker)
-        return self._trace_local
+            def trace_line(frame, event, arg):
+                if run.aborting:
+                    raise _Abort()
+                if event == "line":
+                    worker = idents.get(get_ident())
+                    if worker is not None:
+                        worker.frame, worker.filename, worker.op = frame, filename, ""
+                        run.pause(worker)
+                return trace_line
+            return trace_line
+        frame.f_trace_opcodes = True
+        table = _op_table(code)
+
+        def trace_opcode(frame, event, arg):
+            if run.aborting:
+                raise _Abort()
+            if event == "opcode":
+                op = table.get(frame.f_lasti, "?")
+                if op in _SHARED_OPS:
+                    worker = idents.get(get_ident())
+                    if worker is not None:
+                        worker.frame, worker.filename, worker.op = frame, filename, op
+                        run.pause(worker)
+            return trace_opcode
+        return trace_opcode
 
     def pause(self, worker: _Worker, voluntary: bool = False, op: str | None = None) -> None:
         """Hand control to the scheduler; return when it is this worker's turn again."""
@@ -108,7 +121,7 @@ class _Run:
         worker.status = "ready"
         worker.voluntary = voluntary
         if voluntary or op:
-            worker.frame = _traced_caller()
+            worker.frame, worker.filename = _traced_caller()
             worker.op = op or "yield"
         self._hand_back_and_wait(worker)
 
@@ -122,7 +135,7 @@ class _Run:
         worker.timed_out = False
         worker.blocked_at = self.step_count
         worker.voluntary = False
-        worker.frame = _traced_caller()
+        worker.frame, worker.filename = _traced_caller()
         self._hand_back_and_wait(worker)
         worker.resource = None
         if worker.timed_out:
@@ -366,10 +379,16 @@ class _Run:
 
 
 def _traced_caller():
+    """(frame, its file) of the nearest traced caller. The scheduler's own frames are passed by
+    their globals, which costs no audit event; reading a frame's code does (one, usually)."""
     frame = sys._getframe(2)
-    while frame is not None and not _is_traced_file(frame.f_code.co_filename):
+    while frame is not None:
+        if frame.f_globals is not _OWN_GLOBALS and frame.f_globals is not _p.__dict__:
+            filename = frame.f_code.co_filename
+            if _is_traced_file(filename):
+                return frame, filename
         frame = frame.f_back
-    return frame
+    return None, ""
 
 
 def _position(worker: _Worker):
@@ -378,7 +397,7 @@ def _position(worker: _Worker):
         name = getattr(worker.fn, "__name__", "worker")
         return (None, f"{name}(state)", "start", "start")
     line = frame.f_lineno or frame.f_code.co_firstlineno
-    source = linecache.getline(frame.f_code.co_filename, line).strip()
+    source = linecache.getline(worker.filename, line).strip()
     op = worker.op if worker.status == "ready" else ("acquire/wait" if worker.status == "blocked" else worker.op)
     return (line, source, op, "")
 
@@ -396,6 +415,7 @@ def _simple_locals(frame) -> dict:
 
 
 _LOCK_TYPES = (type(_REAL_LOCK()), type(_REAL_RLOCK()))
+_OWN_GLOBALS = globals()
 
 
 class _Adopted:

@@ -83,12 +83,13 @@ def _is_traced_file(filename: str) -> bool:
     return known
 
 
-def _opname(code, offset: int) -> str:
+def _op_table(code) -> dict[int, str]:
+    """Offset -> opcode name of ``code``'s instructions (made once a code object)."""
     table = _op_cache.get(code)
     if table is None:
         table = {ins.offset: ins.opname for ins in dis.get_instructions(code)}
         _op_cache[code] = table
-    return table.get(offset, "?")
+    return table
 
 
 
