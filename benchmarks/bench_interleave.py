@@ -1,6 +1,6 @@
 """How fast is the controlled scheduler, and how does it compare with plain stress?
 
-Run: .venv/bin/python benchmarks/bench_interleave.py [--frontrun]
+Run: .venv/bin/python benchmarks/bench_interleave.py [--audit] [--frontrun]
 
 Reports, all measured in this one process:
 
@@ -16,6 +16,9 @@ Reports, all measured in this one process:
   interval 1 us) lose an update, and how long they take — the ratio is the
   point: the scheduler finds the race every time in milliseconds, stress
   finds it sometimes or never;
+* with --audit, the step cost again once the judge kernel's audit hook
+  (course_lib.judge.audit) is installed in this process, as it is when a
+  test cell explores schedules (a hook cannot be removed: it comes last);
 * with --frontrun, frontrun 0.7.0's explore on the same programs, for the
   record of why course_lib.interleave does not use it.
 """
@@ -152,8 +155,24 @@ def main() -> None:
     ratio = (result.elapsed / max(result.runs, 1)) / (dfs_ms / 1000)
     print(f"one stress run costs {ratio:.0f}x the scheduler's time to a certain failure")
 
+    if "--audit" in sys.argv:
+        _under_audit_hook(wall / steps, cpu / steps)
     if "--frontrun" in sys.argv:
         _frontrun()
+
+
+def _under_audit_hook(wall_before: float, cpu_before: float) -> None:
+    from course_lib.judge import audit
+
+    class Unchanged:
+        def changed(self) -> str:
+            return ""
+
+    audit.install(lambda message: None, processes_allowed=True, guarded_types=frozenset(),
+                  snapshot=Unchanged())()
+    steps, _, wall, cpu = buffer_search()
+    print(f"the same under the judge's audit hook: {wall / steps * 1e6:.1f} us wall, {cpu / steps * 1e6:.1f} us "
+          f"CPU a step ({cpu / steps / cpu_before:.2f}x the CPU without it)")
 
 
 def _frontrun() -> None:
