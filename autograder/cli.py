@@ -215,6 +215,7 @@ def _dispatch(args) -> int:
             print(f"nothing to do: the lessons are already in {args.out} (use --force to replace them)")
         return 0
     if args.command == "grade":
+        _skip_iri_grammar()  # the grading workers do the same (worker.serve)
         from .grade import grade, summary
         sandbox = not args.no_sandbox
         if sandbox and not args.cluster:  # on a cluster, every worker checks its own
@@ -342,14 +343,20 @@ def _ask_before_showing(lesson: str, exercise: str) -> bool:
 
 
 def _skip_slow_imports() -> None:
+    """A check's start-up without the IRI grammar (below) and without nbgrader's server parts."""
+    _skip_iri_grammar()
+    _nbgrader_without_its_server()
+
+
+def _skip_iri_grammar() -> None:
     """Keep jsonschema from compiling the IRI grammar of ``rfc3987_syntax`` (about 2.7 s at import here).
 
     jsonschema loads it only to check the ``iri`` string format, which no
     notebook schema uses; marking it absent makes jsonschema skip that one
-    format. Measured in benchmarks/bench_check.py: it is most of a check's start-up.
+    format. Measured in benchmarks/bench_check.py: it is most of a check's start-up,
+    and of a grading process's (``course grade`` and each of its workers).
     """
     sys.modules.setdefault("rfc3987_syntax", None)
-    _nbgrader_without_its_server()
 
 
 def _nbgrader_without_its_server() -> None:
