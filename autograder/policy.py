@@ -73,7 +73,7 @@ from dataclasses import dataclass, field
 # What a solution may read on any object, by name: one rule for the source here and for a computed
 # getattr(obj, name) when it runs in the judge kernel.
 from course_lib.judge.public import (FORBIDDEN_ATTRIBUTES, FRAME_PREFIXES, INTERNAL_STRINGS, PUBLIC_UNDERSCORE,
-                                     READABLE_DUNDERS)
+                                     READABLE_DUNDERS, WRITTEN_ONLY)
 
 __all__ = ["Violation", "Bindings", "check_source", "notebook_bindings", "allowed_modules", "allows_processes",
            "module_attributes", "allowed_builtins", "LESSON_POLICY", "SPECIAL_METHODS", "READABLE_DUNDERS",
@@ -816,6 +816,10 @@ class _Checker(ast.NodeVisitor):
             self.flag(node, node.id, f"call {node.id}(obj, name) directly, or write obj.name")
             return
         if isinstance(call.args[1], ast.Constant) and isinstance(call.args[1].value, str):
+            if call.args[1].value in WRITTEN_ONLY:
+                self.flag(node, f"{node.id}(..., {call.args[1].value!r})",
+                          f"write '...'.{call.args[1].value}(...) on a literal template where it stands, or use an f-string")
+                return
             self._check_read(call.args[0], call.args[1].value, node)
 
     def _check_binding(self, node: ast.AST, name: str, *, via_import: bool = False) -> None:

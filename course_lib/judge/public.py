@@ -17,6 +17,7 @@ from __future__ import annotations
 import builtins
 
 __all__ = ["READABLE_DUNDERS", "FORBIDDEN_ATTRIBUTES", "FRAME_PREFIXES", "INTERNAL_STRINGS", "PUBLIC_UNDERSCORE",
+           "WRITTEN_ONLY",
            "is_public_name", "checked_getattr", "checked_hasattr", "NamePolicyError"]
 
 #: Dunder attributes a solution may read on anything (plain data).
@@ -34,6 +35,10 @@ FRAME_PREFIXES = ("f_", "gi_", "cr_", "ag_", "tb_", "co_")
 #: Whole strings refused (besides dunder and frame names): library helpers such as
 #: operator.attrgetter read attributes named in strings.
 INTERNAL_STRINGS = frozenset({"sys", "builtins", "modules", "user_ns", "get_ipython", "gc"})
+#: Public names a solution may use only written out, where the policy checks how: ``str.format`` walks the
+#: attribute and item chains its template names (dunders included), so it is allowed only called on a
+#: literal template without such fields; a value of it, or a read by name, would take any template.
+WRITTEN_ONLY = frozenset({"format"})
 #: Underscore names that are public API (namedtuple's methods).
 PUBLIC_UNDERSCORE = frozenset({"_replace", "_asdict", "_fields", "_make", "_field_defaults"})
 
@@ -44,7 +49,7 @@ class NamePolicyError(PermissionError):
 
 
 def is_public_name(name, *, _underscore=PUBLIC_UNDERSCORE | READABLE_DUNDERS,
-                   _refused=FORBIDDEN_ATTRIBUTES | INTERNAL_STRINGS, _prefixes=FRAME_PREFIXES) -> bool:
+                   _refused=FORBIDDEN_ATTRIBUTES | INTERNAL_STRINGS | WRITTEN_ONLY, _prefixes=FRAME_PREFIXES) -> bool:
     """May a solution read ``name`` on any object? Public, and not one that leads to the interpreter.
     (The sets are bound as defaults, frozen when the judge starts.)"""
     if type(name) is not str or not name.isidentifier():

@@ -41,6 +41,8 @@ REFUSED = {
     "def read(obj, name):\n    return getattr(obj, name, None, 1)": "getattr",
     "def read(obj, names):\n    return hasattr(obj, *names)": "hasattr",
     "read = getattr": "getattr",
+    "FORMAT = getattr(str, 'format')\nFORMAT('{0.__init__.__globals__}', threading.Thread)": "getattr(..., 'format')",
+    "def fmt(template, x):\n    return hasattr(template, 'format')": "hasattr(..., 'format')",
     "def hide():\n    global len\n    len = lambda sized: 0": "global len",
     "def hide():\n    global sorted\n    del sorted": "global sorted",
     "setattr(threading, 'Lock', None)": "setattr",
