@@ -149,7 +149,8 @@ def test_check_hidden_runs_the_hidden_tests_and_shows_no_code(tmp_path):
 
 
 def test_check_imports_nbgraders_preprocessors_without_its_server_or_gradebook():
-    """Does `course check` load nbgrader's real preprocessors but not its server extensions or SQLAlchemy?"""
+    """Does `course check` load nbgrader's and nbconvert's real preprocessors but not nbgrader's server
+    extensions or SQLAlchemy, nor nbconvert's exporters and filters (mistune, bs4, bleach, jinja2)?"""
     import subprocess
     import sys
 
@@ -162,8 +163,11 @@ def test_check_imports_nbgraders_preprocessors_without_its_server_or_gradebook()
         "import nbgrader.preprocessors.clearsolutions as real\n"
         "assert ClearSolutions is real.ClearSolutions and Execute.__module__ == 'nbgrader.preprocessors.execute'\n"
         "assert issubclass(autograder.execute.BoundedExecute, Execute)\n"
-        "import nbgrader\n"
-        "assert nbgrader.__version__\n"
+        "import nbgrader, nbconvert\n"
+        "assert nbgrader.__version__ and nbconvert.__version__\n"
+        "from nbconvert.preprocessors import ExecutePreprocessor\n"
+        "import nbconvert.preprocessors.execute as real_execute\n"
+        "assert ExecutePreprocessor is real_execute.ExecutePreprocessor\n"
         "try:\n"
         "    from nbgrader.preprocessors import NoSuchPreprocessor\n"
         "except ImportError:\n"
@@ -171,7 +175,7 @@ def test_check_imports_nbgraders_preprocessors_without_its_server_or_gradebook()
         "else:\n"
         "    raise AssertionError('an unknown name imported')\n"
         "print(sorted(m for m in sys.modules if m.startswith(('sqlalchemy', 'nbgrader.server_extensions', "
-        "'nbgrader.api'))))\n"
+        "'nbgrader.api', 'nbconvert.filters', 'nbconvert.exporters.html', 'mistune', 'bs4', 'bleach', 'jinja2'))))\n"
     )
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
