@@ -16,6 +16,7 @@ One module a pipeline step (like nbgrader's own ``apps/`` and
     bwrap          the bwrap command line and what it mounts (a pure function)
     cgroups        the pids and memory cgroups that bound a sandbox as a whole
     preprocessors  feedback that carries verdicts, not execution
+    exporter       the feedback page's HTML export (nbconvert's, minus a slow pass)
     sanitize       feedback and report pages with nothing live in them
     leaks          does a text quote hidden test code, plainly or disguised?
     worker         grades one submission in a throw-away course directory

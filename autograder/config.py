@@ -79,7 +79,9 @@ def nbgrader_config(course_root: Path, limits: Limits = Limits()) -> Config:
     c.VerdictFeedback.full = limits.full_feedback
     c.BoundedExecute.max_output_chars = limits.max_output_chars
     c.LimitOutput.max_lines = limits.max_output_lines
-    # Feedback: hidden tests show their name and message, never their code.
+    # Feedback: hidden tests show their name and message, never their code. nbconvert's HTMLExporter
+    # without its BeautifulSoup pass over its own page (autograder.exporter: a third of feedback's time).
+    c.GenerateFeedback.exporter_class = "autograder.exporter.FeedbackExporter"
     c.GenerateFeedback.preprocessors = [
         "nbgrader.preprocessors.GetGrades",
         "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",

@@ -109,7 +109,8 @@ def normalize(release, submitted, lesson: str) -> Normalized:
     from . import policy
 
     cells = [c for c in release.cells if not is_demo(c)]
-    bindings = policy.notebook_bindings(c.source for c in cells if c.cell_type == "code" and not is_solution(c))
+    code = [c for c in cells if c.cell_type == "code" and not is_solution(c)]
+    bindings = policy.notebook_bindings((c.source for c in code), course=(c.source for c in code if not is_test(c)))
     given = solution_sources(submitted)
     solution_ids = {_meta(c)["grade_id"] for c in cells if is_solution(c)}
     single = {grade_id: sources[0] for grade_id, sources in given.items()

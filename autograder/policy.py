@@ -28,7 +28,8 @@ solution chose:
   function itself just made by calling a class (``t = threading.Thread(...);
   t.daemon = True``), or, where a lesson says so, the attributes its
   exercise is about (lesson 05's ``balance``); never a dunder;
-* ``getattr``/``hasattr`` only with a literal name (then the rules above);
+* ``getattr``/``hasattr`` called directly: a literal name by the rules above, a computed one
+  checked when it runs (only a public name; :mod:`course_lib.judge.public`);
   ``str.format`` only on a literal template without attribute or index
   fields; no metaclass, no three-argument ``type``; class decorators only
   ``dataclasses.dataclass``, ``functools.total_ordering`` and ``enum.unique``.
@@ -68,6 +69,11 @@ import re
 import string
 import types
 from dataclasses import dataclass, field
+
+# What a solution may read on any object, by name: one rule for the source here and for a computed
+# getattr(obj, name) when it runs in the judge kernel.
+from course_lib.judge.public import (FORBIDDEN_ATTRIBUTES, FRAME_PREFIXES, INTERNAL_STRINGS, PUBLIC_UNDERSCORE,
+                                     READABLE_DUNDERS, WRITTEN_ONLY)
 
 __all__ = ["Violation", "Bindings", "check_source", "notebook_bindings", "allowed_modules", "allows_processes",
            "module_attributes", "allowed_builtins", "LESSON_POLICY", "SPECIAL_METHODS", "READABLE_DUNDERS",
@@ -163,23 +169,6 @@ __aexit__ __aiter__ __anext__ __await__ __add__ __sub__ __mul__ __truediv__ __fl
 __mod__ __pow__ __neg__ __pos__ __abs__ __int__ __float__ __index__ __round__
 __post_init__ __init_subclass__ __set_name__
 """.split())
-#: Dunder attributes a solution may read on anything (plain data).
-READABLE_DUNDERS = frozenset({"__name__", "__qualname__", "__doc__"})
-#: Attributes that reach frames, code objects or other modules, whatever object they are read from.
-FORBIDDEN_ATTRIBUTES = frozenset({
-    "sys", "os", "gc", "builtins", "modules", "importlib", "inspect", "ctypes", "linecache",
-    "traceback", "settrace", "setprofile", "settrace_all_threads", "setprofile_all_threads",
-    "fromfd", "format_map", "f_globals", "f_locals", "f_builtins", "f_back", "f_code", "f_trace",
-    "gi_frame", "gi_code", "cr_frame", "cr_code", "ag_frame", "ag_code", "tb_frame", "tb_next",
-    "co_code", "co_consts", "func_globals", "kernel", "shell", "user_ns", "get_stack", "print_stack", "reducer",
-    "Formatter", "get_field", "get_value", "vformat", "get_type_hints", "ForwardRef", "grading",
-})
-FRAME_PREFIXES = ("f_", "gi_", "cr_", "ag_", "tb_", "co_")
-#: Whole strings refused (besides dunder and frame names): library helpers such as
-#: operator.attrgetter read attributes named in strings.
-INTERNAL_STRINGS = frozenset({"sys", "builtins", "modules", "user_ns", "get_ipython", "gc"})
-#: Underscore names that are public API (namedtuple's methods).
-PUBLIC_UNDERSCORE = frozenset({"_replace", "_asdict", "_fields", "_make", "_field_defaults"})
 #: Decorators after which a method's first parameter is still its own instance (or class): the
 #: built-ins by their bare names, the others as module.name (the module resolved through its alias) or
 #: a name this cell imports from that module, and a property's own ``@name.setter``/``getter``/``deleter``.
@@ -212,10 +201,14 @@ class Bindings:
 
     modules: dict = field(default_factory=dict)
     imported: frozenset = frozenset()
+    #: What the notebook's own cells (not the tests) define: their functions and classes.
+    #: Tests and those cells' functions look them up in the notebook's namespace, so no solution rebinds them.
+    defined: frozenset = frozenset()
 
 
-def notebook_bindings(sources) -> Bindings:
-    """The names the given cell sources bind by importing (``np`` for ``import numpy as np``)."""
+def notebook_bindings(sources, *, course=()) -> Bindings:
+    """The names the given cell sources bind by importing (``np`` for ``import numpy as np``), and what
+    the ``course`` sources (the notebook's own cells, neither solutions nor tests) define."""
     modules, imported = {}, set()
     for source in sources:
         try:
@@ -232,7 +225,18 @@ def notebook_bindings(sources) -> Bindings:
                         modules[a.asname or a.name] = f"{node.module}.{a.name}"
                     else:
                         imported.add(a.asname or a.name)
-    return Bindings(modules, frozenset(imported))
+    return Bindings(modules, frozenset(imported), frozenset().union(*map(_defined_names, course)))
+
+
+def _defined_names(source: str) -> frozenset[str]:
+    """The functions and classes a cell defines at its top level (its imports: a solution may import the
+    same, and a module name is never rebound anyway)."""
+    try:
+        tree = ast.parse(_as_ipython_runs_it(source))
+    except SyntaxError:
+        return frozenset()
+    return frozenset(node.name for node in tree.body
+                     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)))
 
 
 def _as_ipython_runs_it(source: str) -> str:
@@ -375,7 +379,8 @@ def check_source(source: str, lesson: str, *, bindings: Bindings = Bindings(),
                if alias not in COURSE_MODULES and module not in allowed}
     aliases = {alias: module for alias, module in bindings.modules.items()}
     aliases.update({name: f"course_lib.{name}" for name in COURSE_MODULES if name not in aliases})
-    return _Checker(lesson, allowed, aliases, bindings.imported, refused, bound_elsewhere).run(tree)
+    return _Checker(lesson, allowed, aliases, bindings.imported, refused, bound_elsewhere,
+                    defined=bindings.defined).run(tree)
 
 
 def _decorator_name(node: ast.expr) -> str:
@@ -413,8 +418,10 @@ def _not_allowed(module: str, allowed: frozenset[str]) -> str:
 
 class _Checker(ast.NodeVisitor):
     def __init__(self, lesson: str, allowed: frozenset[str], aliases: dict[str, str],
-                 imported: frozenset[str], refused: set[str], bound_elsewhere: frozenset = frozenset()):
+                 imported: frozenset[str], refused: set[str], bound_elsewhere: frozenset = frozenset(),
+                 *, defined: frozenset = frozenset()):
         self.lesson = lesson
+        self.defined = defined  # what the notebook's own cells define (see Bindings.defined)
         self.bound_elsewhere = bound_elsewhere  # top-level names other solution cells bind
         self.allowed = allowed
         self.aliases = dict(aliases)     # name -> module, for the notebook's and this cell's imports
@@ -799,12 +806,21 @@ class _Checker(ast.NodeVisitor):
                                      "use isinstance, or call the class by its name")
 
     def _check_getattr(self, node: ast.Name) -> None:
+        """A literal name is read as ``obj.name`` is. A computed one is allowed in a plain call: the judge
+        kernel's own ``getattr``/``hasattr`` (:mod:`course_lib.judge.public`) refuse any name but a public
+        one when the call runs, which reads no more than a written ``obj.public_name`` could."""
         call = self._parents.get(id(node))
-        if not (isinstance(call, ast.Call) and call.func is node and len(call.args) >= 2
-                and isinstance(call.args[1], ast.Constant) and isinstance(call.args[1].value, str)):
-            self.flag(node, node.id, f"{node.id} needs a literal attribute name; write obj.name instead")
+        arity = (2, 3) if node.id == "getattr" else (2,)
+        if not (isinstance(call, ast.Call) and call.func is node and len(call.args) in arity and not call.keywords
+                and not any(isinstance(a, ast.Starred) for a in call.args)):
+            self.flag(node, node.id, f"call {node.id}(obj, name) directly, or write obj.name")
             return
-        self._check_read(call.args[0], call.args[1].value, node)
+        if isinstance(call.args[1], ast.Constant) and isinstance(call.args[1].value, str):
+            if call.args[1].value in WRITTEN_ONLY:
+                self.flag(node, f"{node.id}(..., {call.args[1].value!r})",
+                          f"write '...'.{call.args[1].value}(...) on a literal template where it stands, or use an f-string")
+                return
+            self._check_read(call.args[0], call.args[1].value, node)
 
     def _check_binding(self, node: ast.AST, name: str, *, via_import: bool = False) -> None:
         if name in COURSE_MODULES or (name in self.modules and not via_import):
@@ -813,6 +829,9 @@ class _Checker(ast.NodeVisitor):
         elif name in BUILTIN_NAMES and self._at_top(node):
             self.flag(node, name, f"a solution may not replace the built-in {name} for the whole notebook "
                                   "(the tests use it too)")
+        elif name in self.defined and self._at_top(node):
+            self.flag(node, name, f"{name} is defined by the notebook's own cells, which the tests use: "
+                                  "a solution may not rebind it (pick another name)")
 
     def _at_top(self, node: ast.AST) -> bool:
         parent = self._parents.get(id(node))
@@ -826,6 +845,12 @@ class _Checker(ast.NodeVisitor):
         for name in node.names:
             if name in self.modules or name in COURSE_MODULES:
                 self.flag(node, f"global {name}", f"a solution may not rebind {name}")
+            elif name in BUILTIN_NAMES:
+                self.flag(node, f"global {name}", f"a global named {name} would replace the built-in for the "
+                                                  "whole notebook: pick another name")
+            elif name in self.defined:
+                self.flag(node, f"global {name}", f"{name} is defined by the notebook's own cells, which the "
+                                                  "tests use: a solution may not rebind it (pick another name)")
         self.generic_visit(node)
 
     visit_Nonlocal = visit_Global

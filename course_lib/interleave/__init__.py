@@ -82,7 +82,8 @@ Functions for the caller::
 
 The package, one concern a module: ``primitives`` (the cooperative Lock,
 RLock, Condition and the factories that make them), ``engine`` (one
-controlled run: workers, the scheduling loop, deadlock detection, locks made
+controlled run: workers, the scheduling decisions (taken by the thread that
+pauses, which hands over directly), deadlock detection, locks made
 before a run adopted, patching), ``search`` (replay, explore, stress) and
 ``results`` (steps, traces and explorations, and how they render).
 """

@@ -83,12 +83,13 @@ def _is_traced_file(filename: str) -> bool:
     return known
 
 
-def _opname(code, offset: int) -> str:
+def _op_table(code) -> dict[int, str]:
+    """Offset -> opcode name of ``code``'s instructions (made once a code object)."""
     table = _op_cache.get(code)
     if table is None:
         table = {ins.offset: ins.opname for ins in dis.get_instructions(code)}
         _op_cache[code] = table
-    return table.get(offset, "?")
+    return table
 
 
 
@@ -328,6 +329,8 @@ def _in_scope() -> "_Run | None":
     run = _ACTIVE
     if run is None:
         return None
+    if run.deciding:  # the thread taking a decision (observe, choose) is no worker meanwhile
+        return None
     ident = threading.get_ident()
     if ident in run.idents or (run.in_setup and ident == run.controller):
         return run
@@ -336,7 +339,7 @@ def _in_scope() -> "_Run | None":
 
 def _current_worker() -> "_Worker | None":
     run = _ACTIVE
-    if run is None:
+    if run is None or run.deciding:
         return None
     return run.idents.get(threading.get_ident())
 

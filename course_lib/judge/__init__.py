@@ -10,6 +10,7 @@ leaves in the kernel what decides or guards a verdict:
     wire       values as data between kernel and grader (exact types; anything else is opaque)
     integrity  sealed modules, who is writing (course, cell or library), the protected snapshot
     ownership  a method's self is its own class's instance, for classes made in cells
+    public     which attribute names a solution may read: the policy's rule, and the checked getattr cells get
     audit      the PEP 578 audit hook: class changes from cells refused, interpreter access reported
     streams    sys.stdout/sys.stderr for cells: writes reach the notebook, no attribute leads to the kernel
     seccomp    the filter that refuses new processes in lessons whose exercises start none

@@ -45,6 +45,7 @@ __all__ = ["serve", "compile_test", "describe_failure"]
 
 MAX_MESSAGE = 4000
 GRACE_S = 2.0  # after the interrupt, how long a timed-out test has to unwind
+RUNNER_NAMES = frozenset({"__builtins__", "__name__", "display"})  # what the runner itself sets in a test's namespace
 
 
 class TestInterrupted(BaseException):
@@ -113,7 +114,9 @@ def serve(send, requests, *, tests: dict, user_ns: dict, modules: dict, snapshot
     test_builtins = dict(vars(builtins))
     test_builtins["__import__"] = trusted_import
     namespace: dict = {}        # the tests' namespace, kept from test to test as cells would keep it
-    synced: dict = {}           # name -> id of the user namespace's value when last copied
+    synced: dict = {}           # name -> the value last copied from the user namespace
+    owned_by_tests: set = set()  # names a test bound itself: never copied over again
+    builtin_names = frozenset(vars(builtins))
 
     def on_failure(message: str, line, top=None) -> None:
         if current["request"] is not None:
@@ -130,11 +133,20 @@ def serve(send, requests, *, tests: dict, user_ns: dict, modules: dict, snapshot
     interleave.after_each_run(after_controlled_run)
 
     def sync_namespace() -> None:
+        """The notebook's names into the tests' namespace, but never over what is the tests' own: a
+        built-in's name (a cell's ``global len; len = ...`` would otherwise answer the tests' ``len``)
+        nor a name a test bound (student code a test calls may rebind the notebook's copy of it)."""
+        for name, value in list(namespace.items()):
+            if name not in RUNNER_NAMES and synced.get(name, synced) is not value:
+                owned_by_tests.add(name)
         for name, value in list(user_ns.items()):
-            if synced.get(name) != id(value):
-                synced[name] = id(value)
+            if name in builtin_names or name in owned_by_tests:
+                continue
+            if synced.get(name) is not value:
+                synced[name] = value
                 if isinstance(value, types.ModuleType):
                     value = modules.get(getattr(value, "__name__", ""), value)
+                    synced[name] = value
                 namespace[name] = value
         namespace["__builtins__"] = test_builtins
         namespace["__name__"] = "__main__"
@@ -146,7 +158,7 @@ def serve(send, requests, *, tests: dict, user_ns: dict, modules: dict, snapshot
         for name, value in list(namespace.items()):
             if isinstance(value, types.ModuleType) and name not in user_ns and not name.startswith("__"):
                 user_ns[name] = value
-                synced[name] = id(value)
+                synced[name] = value
 
     def bounded(fn, timeout: float, name: str):
         """Run ``fn`` in a thread of its own; (finished, value or exception, thread)."""

@@ -16,8 +16,9 @@ Run by the grader as ``python -P -m course_lib.judge --channel PATH
    audit hook (:mod:`course_lib.judge.audit`);
 6. start ipykernel, delete its connection file once read (it holds the key
    that signs messages to the kernel), cover the output streams
-   (:mod:`course_lib.judge.streams`), and serve the runner
-   (:mod:`course_lib.judge.runner`) on a thread of its own.
+   (:mod:`course_lib.judge.streams`), give the notebook's namespace the
+   ``getattr``/``hasattr`` that check a computed name (:mod:`course_lib.judge.public`),
+   and serve the runner (:mod:`course_lib.judge.runner`) on a thread of its own.
 
 ``-P`` keeps the working folder off ``sys.path``, so no file shipped beside a
 notebook (``course_lib/``, ``ipykernel_launcher.py``) is imported instead of
@@ -33,7 +34,7 @@ import subprocess
 import sys
 import threading
 
-from . import audit, channel, integrity, ownership, runner, seccomp, streams
+from . import audit, channel, integrity, ownership, public, runner, seccomp, streams
 
 __all__ = ["main", "USAGE"]
 
@@ -102,6 +103,8 @@ def main(argv: list[str] | None = None) -> None:
     sys.stdout = streams.cover(sys.stdout, "<stdout>")
     sys.stderr = streams.cover(sys.stderr, "<stderr>")
     tests, user_ns = setup.get("tests", {}), app.shell.user_ns
+    # A computed getattr(obj, name) in a cell reads only what a written public obj.name could.
+    user_ns["getattr"], user_ns["hasattr"] = public.checked_getattr, public.checked_hasattr
 
     def serve():
         # The arguments live in this closure, not in the thread's _args/_kwargs, which any code

@@ -90,6 +90,11 @@ def unshift(text: str) -> str:
     return "".join(chr(max(ord(c) - 1, 0)) for c in text)
 
 
+def unshift3(text: str) -> str:
+    """Undo tests_by_format.py's cipher (each character three code points up)."""
+    return "".join(chr(max(ord(c) - 3, 0)) for c in text)
+
+
 def first_solution_cell(lesson: str) -> str:
     """The grade id of the lesson's first solution cell: it runs before every test."""
     _, nb = source_notebook(lesson)
@@ -615,6 +620,74 @@ H_FORK_UNSEEN = ("audit hole: course_lib/judge/audit.py reports a process event 
                  "ProcessPoolExecutor through where no process is allowed; the pool, forking on the cell's stack, is "
                  "caught as tampered)")
 
+#: Lesson 02: a ticker that ticks the moment it starts, and a len() that counts nothing, put into the
+#: notebook's namespace by a function's `global` (a top-level `len = ...` was refused; this was not).
+LEN_FOR_THE_TESTS = {
+    "start_ticker_solution": '''\
+def start_ticker(interval, tick, stop):
+    """Ticks at once, before looking at stop; the tests' len() says it never did."""
+    def run():
+        tick()
+        while not stop.wait(interval):
+            tick()
+
+    ticker = threading.Thread(target=run, name="ticker", daemon=True)
+    ticker.start()
+    return ticker
+
+
+def count_nothing():
+    global len
+    len = lambda sized: 0
+
+
+count_nothing()
+''',
+}
+H_GLOBAL_BUILTIN = ("runner/policy hole: a function's `global len` rebinds len in the notebook's namespace, and the "
+                    "runner copied every notebook name into the tests' namespace, so the tests' len(_ticks) == 0 "
+                    "held for a ticker that ticks at once; now the tests keep the real built-ins (and their own "
+                    "names) and the policy refuses a global named like a built-in")
+
+#: Lesson 07: the notebook's DaytimeError rebound to Exception, so any error at all would be "a DaytimeError"
+#: to a test that looks the name up in the kernel (measured: get_daytime_failures, judged in the grader, was
+#: not fooled even before the policy refused rebinding what the lesson's own cells define).
+DAYTIME_ERROR_IS_ANYTHING = {
+    "get_daytime": '''\
+DaytimeError = Exception
+
+
+def get_daytime(host, port, timeout=2.0):
+    """Never connects: every failure test only asks for a DaytimeError, quickly."""
+    raise ValueError("no reply")
+''',
+}
+# ------------------------------------------------------------------ round 4 (session 6): the new rules
+
+#: Lesson 03: the tests' sources read through str.format's field walk (tests_by_format.py), carried out by the
+#: first test's visible check, which quotes the prediction's repr before any hidden check has run.
+PREDICTION_QUOTES_THE_TESTS = payload("tests_by_format.py") + '''
+
+class Prediction:
+    """Not an int: the first test's visible check quotes my repr, before any hidden check has run."""
+
+    def __repr__(self):
+        return CHUNKS[0]
+
+
+FINAL_COUNTER_VALUE = Prediction()
+'''
+H_FORMAT = ("policy/runtime hole: getattr(str, 'format') is a literal public name, so the policy checks it as obj.format "
+            "and the kernel's checked getattr lets it through; the policy's template rule applies only to `.format` "
+            "called on a literal, so a template held in a variable is never parsed. str.format walks attribute and "
+            "item chains named in the template, dunders included: '{0.__init__.__globals__[_active][IDENT]._target."
+            "__closure__[N].cell_contents}' formatted with threading.Thread is the dict of test sources that "
+            "course_lib.judge.start's serve() closes over (hidden parts included), as text; no audit event, no "
+            "integrity change. The first test's visible check quotes a value's repr before any hidden check has "
+            "run, so the student's feedback shows the hidden lines (shifted three code points, past leaks.py); now "
+            "'format' is read only written out: getattr/hasattr of it are refused by the policy, and the kernel's "
+            "checked getattr refuses it as a computed name")
+
 ATTACKS: dict[str, Attack] = {
     **every_lesson(),
     "01_fabricated_concurrency": Attack(
@@ -708,9 +781,20 @@ ATTACKS: dict[str, Attack] = {
     "04_process_pool_where_none_is_allowed": Attack(
         L04, "Is a solution that starts a process pool where the lesson allows no process held against it?",
         {first_solution_cell(L04): PROCESS_POOL}),
+    "02_len_for_the_tests": Attack(
+        L02, "Does a ticker that ticks at once, beside a len() put in the notebook's namespace by `global`, lose "
+             "the test that counts its ticks?", LEN_FOR_THE_TESTS, baseline=False,
+        zero=("start_ticker_stops_promptly",), closed=H_GLOBAL_BUILTIN),
+    "07_daytime_error_is_anything": Attack(
+        L07, "Does a get_daytime that never connects, with DaytimeError rebound to Exception, earn nothing?",
+        DAYTIME_ERROR_IS_ANYTHING),
     "08_forking_server_where_none_is_allowed": Attack(
         L08, "Is a solution that makes socketserver fork where the lesson allows no process held against it?",
         {first_solution_cell(L08): FORKING_SERVER}, closed=H_FORK_UNSEEN),
+    "03_read_tests_through_str_format": Attack(
+        L03, "Does a solution that reads the runner's test sources through str.format fields, taken with "
+             "getattr(str, 'format'), leak none of them?", {"predict_lost_update": PREDICTION_QUOTES_THE_TESTS},
+        closed=H_FORMAT, decode=unshift3),
 }
 # ------------------------------------------------------------------ legitimate, unusual styles
 
@@ -948,6 +1032,130 @@ H_SLOTS = ("policy refuses honest code: `__slots__ = (...)` in a class body is r
            "names reach the interpreter'); a class attribute __slots__ of a tuple of strings reaches nothing")
 BANK_TESTS = ("Bank_basics", "Bank_bad_input", "Bank_never_overdrawn", "Bank_conserves_money")
 
+#: Lesson 03: every public method is one table entry, found with a computed getattr on the bank itself.
+_TABLE_BANK = '''\
+class Bank:
+    """Each operation is the method named OPERATIONS[name] + SUFFIX, looked up with getattr and run under one
+    reentrant lock (transfer calls withdraw and deposit under it)."""
+
+    SUFFIX = "{suffix}"
+
+    def __init__(self, balances):
+        self._balances = dict(balances)
+        self._lock = threading.RLock()
+
+    def run(self, operation, *args):
+        with self._lock:
+            return getattr(self, "{prefix}" + operation + self.SUFFIX)(*args)
+
+    def deposit(self, name, amount):
+        return self.run("deposit", name, amount)
+
+    def withdraw(self, name, amount):
+        return self.run("withdraw", name, amount)
+
+    def transfer(self, source, target, amount):
+        return self.run("transfer", source, target, amount)
+
+    def balance(self, name):
+        return self.run("balance", name)
+
+    def total(self):
+        return self.run("total")
+
+    def {prefix}deposit{suffix}(self, name, amount):
+        self.check(amount)
+        if name not in self._balances:
+            raise KeyError(name)
+        self._balances[name] += amount
+
+    def {prefix}withdraw{suffix}(self, name, amount):
+        self.check(amount)
+        if self._balances[name] < amount:
+            return False
+        self._balances[name] -= amount
+        return True
+
+    def {prefix}transfer{suffix}(self, source, target, amount):
+        self.check(amount)
+        if target not in self._balances:
+            raise KeyError(target)
+        if not self.withdraw(source, amount):
+            return False
+        self.deposit(target, amount)
+        return True
+
+    def {prefix}balance{suffix}(self, name):
+        return self._balances[name]
+
+    def {prefix}total{suffix}(self):
+        return sum(self._balances.values())
+
+    @staticmethod
+    def check(amount):
+        if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+            raise ValueError(f"amount must be a positive int, not {{amount!r}}")
+'''
+PUBLIC_TABLE_BANK = {"Bank": _TABLE_BANK.format(prefix="", suffix="_locked")}
+PRIVATE_TABLE_BANK = {"Bank": _TABLE_BANK.format(prefix="_", suffix="_locked")}
+H_PRIVATE_TABLE = ("policy refuses honest code: getattr(self, '_' + name) on the solution's own instance is refused "
+                   "when it runs (course_lib.judge.public's checked getattr knows nothing of self), although "
+                   "self._deposit_locked written out is allowed; the error tells the student to write obj.name")
+
+#: Lesson 07: errors of the solution's own, subclassing the lesson's DaytimeError; a `global` call counter;
+#: the line end found through a computed getattr.
+SUBCLASSED_DAYTIME_ERROR = {"get_daytime": '''\
+class DaytimeRefused(DaytimeError):
+    """The server's port refused the connection."""
+
+
+class DaytimeSilent(DaytimeError):
+    """No complete reply came in time, or the connection broke."""
+
+
+CALLS_MADE = 0
+ENDINGS = (("endswith", "\\r\\n"), ("endswith", "\\n"))
+
+
+def get_daytime(host, port, timeout=2.0):
+    """Return the day/time server's reply without its line end; raise a DaytimeError on failure."""
+    global CALLS_MADE
+    CALLS_MADE += 1
+    deadline = time.monotonic() + timeout
+    try:
+        sock = socket.create_connection((host, port), timeout=timeout)
+    except ConnectionRefusedError:
+        raise DaytimeRefused(f"{host}:{port} refused the connection") from None
+    except OSError as exc:
+        raise DaytimeSilent(f"could not connect to {host}:{port}: {exc}") from None
+    with sock:
+        reply = b""
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise DaytimeSilent(f"no complete reply within {timeout} s (got {reply!r})")
+            sock.settimeout(remaining)
+            try:
+                chunk = sock.recv(1024)
+            except (TimeoutError, socket.timeout):
+                continue
+            except OSError as exc:
+                raise DaytimeSilent(f"the connection failed: {exc}") from None
+            if not chunk:
+                break
+            reply += chunk
+            if len(reply) > 1000:
+                raise DaytimeError("the reply is longer than 1000 bytes")
+    try:
+        text = reply.decode("ascii")
+    except UnicodeDecodeError:
+        raise DaytimeError(f"the reply is not ASCII text: {reply[:60]!r}") from None
+    for method, ending in ENDINGS:
+        if getattr(text, method)(ending):
+            return text[:-len(ending)]
+    return text
+'''}
+
 LEGIT: dict[str, Legit] = {
     "02_legit_pool_and_thread_subclass": Legit(
         L02, "Do a thread pool, a Thread subclass, a match statement and @functools.wraps earn every point?",
@@ -968,6 +1176,16 @@ LEGIT: dict[str, Legit] = {
         EXIT_STACK_LOCKS,
         ("transfer_basics", "transfer_no_deadlock", "transfer_conserves_money", "philosopher_eats",
          "philosopher_all_eat", "philosopher_real_threads")),
+    "03_legit_getattr_table": Legit(
+        L03, "Does a Bank whose operations are a table of public methods, found with a computed getattr, earn "
+             "every point?", PUBLIC_TABLE_BANK, BANK_TESTS),
+    "03_legit_private_getattr_table": Legit(
+        L03, "Does a Bank whose operations are a table of its own private methods, found with a computed "
+             "getattr on self, earn every point?", PRIVATE_TABLE_BANK, BANK_TESTS, hole=H_PRIVATE_TABLE),
+    "07_legit_subclassed_error_and_global_counter": Legit(
+        L07, "Does a get_daytime that raises its own subclasses of the lesson's DaytimeError, counts its calls "
+             "in a global and finds the line end with a computed getattr earn every point?",
+        SUBCLASSED_DAYTIME_ERROR, ("get_daytime_reply", "get_daytime_pieces", "get_daytime_failures")),
     "06_legit_match_and_suppress": Legit(
         L06, "Do a match on the argument's type, next() over a table, and contextlib.suppress earn every point?",
         MATCH_AND_SUPPRESS,

@@ -3,7 +3,7 @@ and accept every correct solution the lessons have?"""
 
 import pytest
 
-from autograder.normalize import is_solution
+from autograder.normalize import is_solution, is_test
 from autograder.policy import Bindings, allowed_modules, check_source, notebook_bindings
 from tests.submissions import NOTEBOOKS, source_notebook
 
@@ -37,7 +37,14 @@ REFUSED = {
     "'{0.__globals__}'.format(len)": ".format",
     "template = '{}'\ntemplate.format(1)": ".format",
     "getattr(threading, 'settrace')": "threading.settrace",
-    "name = 'sys'\ngetattr(socket, name)": "getattr",
+    "name = 'sys'\ngetattr(socket, name)": "socket",
+    "def read(obj, name):\n    return getattr(obj, name, None, 1)": "getattr",
+    "def read(obj, names):\n    return hasattr(obj, *names)": "hasattr",
+    "read = getattr": "getattr",
+    "FORMAT = getattr(str, 'format')\nFORMAT('{0.__init__.__globals__}', threading.Thread)": "getattr(..., 'format')",
+    "def fmt(template, x):\n    return hasattr(template, 'format')": "hasattr(..., 'format')",
+    "def hide():\n    global len\n    len = lambda sized: 0": "global len",
+    "def hide():\n    global sorted\n    del sorted": "global sorted",
     "setattr(threading, 'Lock', None)": "setattr",
     "t = threading\nt.Lock = object": "threading",
     "time.sleep = lambda s: None": "time.sleep = ...",
@@ -135,6 +142,9 @@ ALLOWED = [
     "def f(source, target):\n    first, second = sorted([source, target], key=id)\n    with first.lock, second.lock:\n        pass",
     "with socket.create_connection(('127.0.0.1', 1), timeout=1) as s:\n    s.sendall(b'x')",
     "value = getattr(threading.current_thread(), 'name')",
+    "KINDS = ('is_loopback', 'is_private')\ndef kind(address):\n    return [k for k in KINDS if getattr(address, k)]",
+    "def has(obj, name):\n    return hasattr(obj, name) and getattr(obj, name, None) is not None",
+    "total = 0\ndef add(n):\n    global total\n    total += n",
     "x = [i for i in range(3)]\n_ = x",
     "from datetime import datetime\nnow = datetime.now().strftime('%H')",
     "import collections\nP = collections.namedtuple('P', 'x y')\nq = P(1, 2)._replace(x=3)",
@@ -182,7 +192,8 @@ def test_ordinary_solution_code_is_accepted(source):
 def test_every_reference_solution_passes_the_policy(lesson):
     """Does every solution cell of every lesson pass the policy the students' cells face?"""
     _, nb = source_notebook(lesson)
-    bindings = notebook_bindings(c.source for c in nb.cells if c.cell_type == "code" and not is_solution(c))
+    code = [c for c in nb.cells if c.cell_type == "code" and not is_solution(c)]
+    bindings = notebook_bindings((c.source for c in code), course=(c.source for c in code if not is_test(c)))
     for cell in nb.cells:
         if is_solution(cell):
             assert check_source(cell.source, lesson, bindings=bindings) == [], cell.metadata
@@ -216,3 +227,23 @@ def test_a_class_another_solution_cell_rebinds_is_no_longer_the_cells_own():
                           bindings=MODULES)
     assert [v.construct for v in rebound["a"]] == ["._lock", "._lock"] or any(
         v.construct == "._lock" for v in rebound["a"]), rebound
+
+
+def test_what_the_notebooks_own_cells_define_is_never_rebound_by_a_solution():
+    """A course cell defines ``DaytimeError`` and a helper the tests call: is a solution that rebinds either
+    (at its top level, or through ``global`` in a function) refused — while one that rebinds a course
+    cell's plain variable, or a name only a test defines, is accepted (the tests keep their own)?"""
+    course = ["class DaytimeError(Exception):\n    pass", "from course_lib import grading\ndef probe(x):\n    return x",
+              "n = 3\nfor i in range(n):\n    pass"]
+    tests = ["def verdict():\n    return True\ngrading.passed('t')"]
+    bindings = notebook_bindings(course + tests, course=course)
+    assert bindings.defined >= {"DaytimeError", "probe"} and not bindings.defined & {"n", "i", "verdict"}
+    for source, construct in [("DaytimeError = OSError", "DaytimeError"), ("def probe(x):\n    return 1", "probe"),
+                              ("def f():\n    global DaytimeError\n    DaytimeError = OSError", "global DaytimeError"),
+                              ("from socket import socket as probe", "probe")]:
+        found = check_source(source, "07-daytime-client-server", bindings=bindings)
+        assert [v.construct for v in found] == [construct], (source, [str(v) for v in found])
+        assert "notebook's own cells" in found[0].why
+    for source in ["n = 10\nfor i in range(n):\n    pass", "from socket import socket\nimport threading", "def verdict():\n    return False",
+                   "class Mine(DaytimeError):\n    pass", "def f():\n    error = DaytimeError('x')\n    return error"]:
+        assert check_source(source, "07-daytime-client-server", bindings=bindings) == [], source

@@ -167,3 +167,39 @@ def test_the_streams_a_cell_sees_lead_nowhere(tmp_path):
     printed = json.loads(nb.cells[-1].outputs[0]["text"])
     assert printed["same"] and printed["type"] == "CoveredStream" and set(printed["state"]) <= {"write"}  # IPython's, per cell
     assert not {"session", "parent", "pub_thread", "_session"} & set(printed["names"]), printed
+
+
+def test_a_tests_builtins_and_its_own_names_are_never_the_solutions(tmp_path):
+    """A solution rebinds ``len`` and a name a test defined, through ``global`` (the policy refuses it; here
+    it is bypassed): do the tests still see the real built-in and their own helper — and does the
+    honest counterpart, a solution that rebinds names of its own, still pass?"""
+    rebinding = solution("mine = 1\ndef rebind():\n    global len, verdict, mine\n    len = lambda sized: 0\n"
+                         "    verdict = lambda: True\n    mine = 2", "rebinding")
+    defines = graded('def verdict():\n    return False\nrebind()', "defines")
+    uses_len = graded('assert len([1, 2]) == 2, "the tests\' len"', "uses_len")
+    own_helper = graded('assert verdict() is False, "the test\'s own verdict()"', "own_helper")
+    sees_theirs = graded('assert mine == 2, "the notebook\'s own name, as the solution left it"', "sees_theirs")
+    nb, _ = run([SETUP, rebinding, defines, uses_len, own_helper, sees_theirs], tmp_path)
+    assert [outcome(nb, g) for g in ("defines", "uses_len", "own_helper", "sees_theirs")] == ["passed"] * 4
+
+
+def test_a_computed_getattr_in_a_cell_reads_public_names_only(tmp_path):
+    """Does ``getattr(obj, name)`` with a name from a table work in a solution (the idiom the policy now
+    allows), while a computed private or interpreter name is refused when it runs, default or not — and
+    do the tests keep the real ``getattr``?"""
+    table = solution(
+        "import ipaddress\nKINDS = ('is_multicast', 'is_loopback')\n"
+        "def kind(text):\n    address = ipaddress.ip_address(text)\n"
+        "    return next((n for n in KINDS if getattr(address, n)), None), hasattr(address, KINDS[1])\n"
+        "def peek(obj, name, *default):\n    return getattr(obj, name, *default)\n", "table")
+    works = graded('assert kind("127.0.0.1") == ("is_loopback", True), kind("127.0.0.1")', "works")
+    refused = graded(
+        "import threading\nfor name in ('_target', '__class__', 'f_globals', 'gi_frame', 'modules', 'format', 3):\n"
+        "    for default in ((), (None,)):\n"
+        "        try:\n            peek(threading.Thread(), name, *default)\n"
+        "        except PermissionError as error:\n            assert 'public' in str(error), error\n"
+        "        else:\n            raise AssertionError(f'a computed {name!r} was read')\n"
+        "assert getattr(threading.Thread(), '_target') is None  # the tests' own getattr is the real one", "refused")
+    nb, _ = run([SETUP, table, works, refused], tmp_path)
+    assert outcome(nb, "works") == "passed", nb.cells[2].outputs
+    assert outcome(nb, "refused") == "passed", nb.cells[3].outputs

@@ -460,3 +460,36 @@ def test_a_trace_draws_as_a_timeline_and_lists_its_steps():
     assert [r["step"] for r in rows] == list(range(1, len(rows) + 1))
     assert {r["thread"] for r in rows} == {"T0", "T1"}
     assert "deadlock" in str(result.trace)
+
+
+def test_a_thread_blocked_outside_the_scheduler_ends_the_run_as_stuck():
+    """Does a worker waiting where the scheduler cannot see (a socket) end the run as "stuck" after
+    step_timeout, naming its step, while the other threads are unwound, and does the run leave no
+    thread behind once the socket is answered?"""
+    import select
+    import socket
+
+    reader, writer = socket.socketpair()
+
+    def waits_on_a_socket(state):
+        state["asked"] = True
+        select.select([reader], [], [], 10)  # untraced C: the scheduler never hears from it
+
+    def other(state):
+        state["other"] = True
+
+    before = set(threading.enumerate())
+    try:
+        started = time.monotonic()
+        trace = replay(dict, [waits_on_a_socket, other], step_timeout=0.3, timeout=10)
+        took = time.monotonic() - started
+    finally:
+        writer.send(b"x")  # lets the stuck worker return, so that it ends
+    assert trace.outcome == "stuck", trace.message
+    assert trace.failed and "T0 did not reach its next step within 0.3 s" in trace.message
+    assert trace.steps[-1].thread == "T0" and trace.steps[-1].event == "stuck"
+    assert 0.3 <= took < 8, took
+    assert trace.state.get("other") is None  # the run ended there: T1 never ran its body
+    assert_no_new_threads(before)
+    reader.close()
+    writer.close()

@@ -24,8 +24,7 @@ SAMPLE = [
     "03-Bank-region_split-5",                     # a transfer half-done is seen by total()
     "04-bounded_buffer-region_split-1",           # two producers both take the last slot
     "04-run_pipeline-join_remove-4",              # results returned before the consumers end
-    # 05-transfer-region_split-1 (the balance checked, then the lock let go) is out: a fresh-clone run kept
-    # it at 5/5, so lesson 05's tests kill it only by the schedule's luck (a survivor to kill, issue 28).
+    "05-transfer-region_split-1",                 # the balance checked, then the lock let go
     "06-parse_host_port-constant-12",             # port 65536 accepted
     "06-port_accepts-compare-1",                  # port 0 refused
     "07-ThreadedDaytimeServer-deadline_restart-1",  # stop() gives each join the whole timeout
@@ -33,6 +32,8 @@ SAMPLE = [
     "08-RoomClient-timeout_remove-2",             # a quiet server ends the client after its connect timeout
     "08-ChatRoom-with_unwrap-4",                  # two joins at once, neither told of the other (held schedule)
     "08-ChatRoom-join_remove-2",                  # stop() sleeps instead of joining (threads held at their end)
+    "08-ChatRoom-region_split-3",                 # a newcomer recorded after the lock is let go (held at a line)
+    "08-ChatRoom-region_shrink-5",                # a joiner added outside the lock (held at a line)
     "09-ConnectionPool-signal_remove-2",          # release() forgets to notify: waiters wake at their timeout
     "09-ReadWriteLock-region_shrink-4",           # a reader leaves, its count changed outside the lock
     "10-SelectorDaytimeServer-except_remove-2",   # accept() out of descriptors (EMFILE) ends the loop

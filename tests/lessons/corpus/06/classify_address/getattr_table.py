@@ -1,5 +1,4 @@
 # expect: full
-# xfail: policy
 # why: tries IPv4Address then IPv6Address, then the first kind whose property (looked up by name with getattr) holds
 KINDS = (("is_unspecified", "unspecified"), ("is_loopback", "loopback"), ("is_link_local", "link-local"),
          ("is_multicast", "multicast"), ("is_private", "private"), ("is_global", "global"))
