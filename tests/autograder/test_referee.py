@@ -203,3 +203,12 @@ def test_a_computed_getattr_in_a_cell_reads_public_names_only(tmp_path):
     nb, _ = run([SETUP, table, works, refused], tmp_path)
     assert outcome(nb, "works") == "passed", nb.cells[2].outputs
     assert outcome(nb, "refused") == "passed", nb.cells[3].outputs
+
+
+def test_after_hidden_checks_only_a_checks_class_name_is_shown():
+    """Once hidden checks ran, is every exception class but a check's shown as Error — a built-in one too,
+    since a solution picks which to raise (about 6 bits a failing test)?"""
+    from autograder.referee import shown_ename
+
+    assert [shown_ename(n) for n in ("CheckFailed", "GraderCheckFailed")] == ["CheckFailed", "GraderCheckFailed"]
+    assert {shown_ename(n) for n in ("ZeroDivisionError", "KeyError", "MyHiddenInput42", "TimeLimitExceeded")} == {"Error"}
