@@ -47,12 +47,10 @@ STUB_MESSAGE = "not attempted yet: its solution cell is still the stub"
 
 def policy_problems(nb, lesson: str) -> list[tuple[str, str]]:
     """(grade id, violation) for every solution cell the grader would reject."""
-    from .normalize import is_demo, is_solution, is_test
-    from .policy import check_source, notebook_bindings
+    from .normalize import is_solution, notebook_bindings
+    from .policy import check_source
 
-    code = [c for c in nb.cells if c.cell_type == "code" and not is_solution(c)]
-    bindings = notebook_bindings((c.source for c in code),
-                                 course=(c.source for c in code if not is_test(c) and not is_demo(c)))
+    bindings = notebook_bindings(nb.cells)
     found = []
     for cell in nb.cells:
         if is_solution(cell):

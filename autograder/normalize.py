@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import nbformat
 
-__all__ = ["DEMO_TAG", "Decision", "Normalized", "normalize", "exercises", "is_solution", "is_test"]
+__all__ = ["DEMO_TAG", "Decision", "Normalized", "normalize", "exercises", "is_solution", "is_test", "notebook_bindings"]
 
 DEMO_TAG = "demo"
 
@@ -44,6 +44,16 @@ def is_test(cell) -> bool:
 
 def is_demo(cell) -> bool:
     return DEMO_TAG in (cell.get("metadata", {}).get("tags") or [])
+
+
+def notebook_bindings(cells):
+    """What the policy must know of a notebook's cells besides the solutions (:class:`policy.Bindings`):
+    the names they import, and what the lesson's own cells (not tests, not demos) define."""
+    from . import policy
+
+    code = [c for c in cells if c.get("cell_type") == "code" and not is_solution(c)]
+    return policy.notebook_bindings((c.source for c in code),
+                                    course=(c.source for c in code if not is_test(c) and not is_demo(c)))
 
 
 @dataclass
@@ -109,8 +119,7 @@ def normalize(release, submitted, lesson: str) -> Normalized:
     from . import policy
 
     cells = [c for c in release.cells if not is_demo(c)]
-    code = [c for c in cells if c.cell_type == "code" and not is_solution(c)]
-    bindings = policy.notebook_bindings((c.source for c in code), course=(c.source for c in code if not is_test(c)))
+    bindings = notebook_bindings(cells)
     given = solution_sources(submitted)
     solution_ids = {_meta(c)["grade_id"] for c in cells if is_solution(c)}
     single = {grade_id: sources[0] for grade_id, sources in given.items()

@@ -143,11 +143,9 @@ def serve(send, requests, *, tests: dict, user_ns: dict, modules: dict, snapshot
             if name in builtin_names or name in owned_by_tests:
                 continue
             if synced.get(name) is not value:
-                synced[name] = value
                 if isinstance(value, types.ModuleType):
                     value = modules.get(getattr(value, "__name__", ""), value)
-                    synced[name] = value
-                namespace[name] = value
+                synced[name] = namespace[name] = value
         namespace["__builtins__"] = test_builtins
         namespace["__name__"] = "__main__"
         namespace["display"] = lambda *objects, **options: None  # verdicts, not displays

@@ -3,7 +3,8 @@ and accept every correct solution the lessons have?"""
 
 import pytest
 
-from autograder.normalize import is_solution, is_test
+from autograder import normalize
+from autograder.normalize import is_solution
 from autograder.policy import Bindings, allowed_modules, check_source, notebook_bindings
 from tests.submissions import NOTEBOOKS, source_notebook
 
@@ -192,8 +193,7 @@ def test_ordinary_solution_code_is_accepted(source):
 def test_every_reference_solution_passes_the_policy(lesson):
     """Does every solution cell of every lesson pass the policy the students' cells face?"""
     _, nb = source_notebook(lesson)
-    code = [c for c in nb.cells if c.cell_type == "code" and not is_solution(c)]
-    bindings = notebook_bindings((c.source for c in code), course=(c.source for c in code if not is_test(c)))
+    bindings = normalize.notebook_bindings(nb.cells)
     for cell in nb.cells:
         if is_solution(cell):
             assert check_source(cell.source, lesson, bindings=bindings) == [], cell.metadata
