@@ -417,8 +417,10 @@ ATTACKS: dict[str, Attack] = {
         "Does str.format attribute traversal ('{0.__globals__}') earn nothing?",
         "def double(x):\n    return '{0.__globals__[grading]}'.format(double)\n"),
     "getattr_computed": _mini(
-        "Does getattr with a computed name earn nothing?",
-        "def double(x):\n    getattr(double, '__glob' + 'als__')['grading'] = None\n    return 0\n"),
+        "Does getattr with a computed private name earn nothing? (The policy lets a computed name "
+        "through; the judge's checked getattr refuses '__globals__' when it runs.)",
+        "def double(x):\n    getattr(double, '__glob' + 'als__')['grading'] = None\n    return 0\n",
+        statuses=frozenset({"graded"})),
     "functools_partial_getattr": _mini(
         "Does getattr passed through functools.partial earn nothing?",
         "import functools\nreach = functools.partial(getattr, functools)\n" + WRONG_DOUBLE),
