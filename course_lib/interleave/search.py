@@ -68,6 +68,11 @@ def explore(setup: Callable[[], Any] | None, workers, invariant: Callable[[Any],
     (return False, or raise AssertionError with a message). A run that
     deadlocks, raises, or hits a bound also counts as a failure.
 
+    Both searches are fair to a thread that gives way: after ``time.sleep`` or
+    ``checkpoint()`` the thread runs again only once every thread that could run
+    then has had a step. So a run that hits ``max_steps`` is a loop every thread
+    takes part in (a livelock), not one thread spinning while another waits.
+
     ``strategy="dfs"`` tries every schedule with at most ``preemption_bound``
     switches away from a thread that could have continued (None: no bound),
     in depth-first order; ``strategy="random"`` picks the next thread at random
@@ -96,7 +101,7 @@ def explore(setup: Callable[[], Any] | None, workers, invariant: Callable[[Any],
             run = _Run(setup, workers, names, granularity, max_steps,
                        min(deadline, time.monotonic() + timeout), step_timeout, observe)
             search.begin_run()
-            trace = _check_invariant(run.execute(search.choose), invariant)
+            trace = _check_invariant(run.execute(_GoodSamaritan(search.choose)), invariant)
             if trace.outcome == "time_limit" and time.monotonic() >= deadline:
                 break  # cut short by the search's own deadline: not a schedule tried
             tried += 1
@@ -113,6 +118,31 @@ def explore(setup: Callable[[], Any] | None, workers, invariant: Callable[[Any],
     return Exploration(failed=first_failure is not None, tried=tried, exhausted=exhausted,
                        strategy=strategy, bound=bound_text,
                        elapsed=time.monotonic() - started, trace=first_failure, replay_call=call)
+
+
+class _GoodSamaritan:
+    """Fairness to a thread that gives way (CHESS's rule: Musuvathi and Qadeer, "Fair stateless
+    model checking", PLDI 2008): once it sleeps or checkpoints, it is not chosen while a thread
+    that could run at that moment is still waiting for a step.
+
+    Why: with yields free of preemption cost, a search would choose a try-lock-and-back-off loop
+    again after every sleep while its partner never runs, and call the step limit a livelock.
+    A sleeping thread lets the others run; this is the schedule a real sleep cannot produce.
+    """
+
+    def __init__(self, choose: Callable):
+        self.choose = choose
+        self.ahead: dict[int, set[int]] = {}   # thread -> threads owed a step before it runs again
+
+    def __call__(self, step, runnable, previous, voluntary) -> int:
+        if voluntary and previous is not None:
+            self.ahead[previous] = {i for i in runnable if i != previous}
+        can_run = set(runnable)
+        allowed = [i for i in runnable if not (self.ahead.get(i, set()) & can_run)] or runnable
+        pick = self.choose(step, allowed, previous, voluntary)
+        for owed in self.ahead.values():
+            owed.discard(pick)
+        return pick
 
 
 @dataclass

@@ -249,6 +249,38 @@ def test_a_spin_loop_stops_at_the_step_bound():
     assert trace.left_behind == []
 
 
+class _Flag:
+    def __init__(self):
+        self.up = False
+
+
+def _wait_for_flag(state):
+    while not state.up:
+        time.sleep(0)          # gives way: the scheduler's voluntary yield
+
+
+def _raise_flag(state):
+    state.up = True
+
+
+@pytest.mark.parametrize("options", [dict(preemption_bound=0), dict(preemption_bound=None, max_schedules=300),
+                                     dict(strategy="random", max_schedules=100)])
+def test_a_thread_that_sleeps_until_another_acts_is_not_a_livelock(options):
+    """Does a search let the others run after a thread gives way (sleep), instead of choosing the
+    sleeper again and again until the step limit while the thread it waits for never runs?"""
+    result = explore(_Flag, [_wait_for_flag, _raise_flag], max_steps=200, timeout=10, **options)
+    assert not result.failed, result.trace
+    if options.get("strategy") != "random":
+        assert result.exhausted
+
+
+def test_threads_that_all_keep_giving_way_are_still_a_livelock():
+    """Is a loop every thread takes part in, each giving way forever, still stopped as a livelock?"""
+    result = explore(_Flag, [_wait_for_flag, _wait_for_flag], max_steps=200, timeout=10)
+    assert result.failed and result.trace.outcome == "step_limit"
+    assert {step.thread for step in result.trace.steps[-10:]} == set(result.trace.threads)
+
+
 def test_explore_respects_its_schedule_and_time_bounds():
     """Does explore stop at max_schedules and at timeout?"""
     result = explore(LockedCounter, increment, lambda c: c.value == 3, count=3,

@@ -21,8 +21,7 @@ def _needing_an_idiom():
 
 def test_every_graded_exercise_has_a_full_marks_idiom():
     """Is each exercise that is not a prediction given one idiom expected to earn full marks?"""
-    # an idiom the lesson's tests fail only on some runs (xfail: verdict) still covers its exercise: it is graded
-    covered = {(e.lesson, e.exercise) for e in corpus() if e.expect == "full" and e.xfail in (None, "verdict")}
+    covered = {(e.lesson, e.exercise) for e in corpus() if e.expect == "full" and e.xfail is None}
     missing = _needing_an_idiom() - covered
     assert missing == set(PENDING), (
         f"without an idiom in tests/lessons/corpus/: {sorted(missing - set(PENDING))}; "

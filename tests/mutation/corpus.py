@@ -5,7 +5,6 @@ lines say what it must earn::
 
     # expect: full          (every point of its exercise) or: loses (at least one point less)
     # xfail: policy         (optional: the grader's policy wrongly refuses it for now)
-    # xfail: verdict        (optional: the lesson's tests wrongly fail it, not on every run; a known bug)
     # why: one line
 
 An exercise with two solution cells takes a ``# cell: GRADE_ID`` line before each part;

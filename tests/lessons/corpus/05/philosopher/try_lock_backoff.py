@@ -1,9 +1,8 @@
 # expect: full
-# xfail: verdict
 # why: hold the left fork, try the right without blocking; on failure put the left down and retry
-#   (known bug: the controlled searches of philosopher_all_eat and transfer_conserves_money count an unfair
-#   schedule, one thread spinning ~600-2000 steps while the other never runs, as a livelock at step_limit;
-#   a faster scheduler now reaches such a schedule within the time bound on most runs)
+#   (a failed try lets go of the left fork before the neighbour can try it, so the two cannot back off
+#   in step; it lost points when a search ran the backing-off philosopher again after every sleep while
+#   its neighbour never ran: explore is now fair to a thread that gives way)
 def philosopher(table, seat, meals):
     """Eat meals times, each time holding both neighbouring forks; never deadlock."""
     left, right = table.forks[seat], table.forks[(seat + 1) % len(table.forks)]

@@ -1,8 +1,7 @@
 # expect: full
-# xfail: verdict
 # why: take one lock, try the other without blocking, and on failure let go of both and retry
-#   (known bug: transfer_conserves_money's one-preemption search counts an unfair schedule, one thread
-#   spinning ~2000 steps while the other never runs, as a livelock at step_limit)
+#   (the lesson's Fix 2; it lost points when a search chose the backing-off thread again after every
+#   sleep while the other never ran: explore is now fair to a thread that gives way)
 def transfer(source, target, amount):
     """Move amount from source to target, holding both locks; True if it moved."""
     if type(amount) is not int or amount <= 0:
