@@ -33,6 +33,7 @@ One module a pipeline step (like nbgrader's own ``apps/`` and
     solutions      ``course solutions``: the lessons with their solutions, for self-study
     gradebook      results into nbgrader's gradebook
     proctree       kill a process tree (one copy for all)
+    slowimports    what a course process need not import (jsonschema's format checkers, heavy __init__s)
     hub/           a JupyterHub class: provision, configs, processes, classhub, __main__
     cli            the thin ``course`` command
 """

@@ -475,9 +475,9 @@ def serve(stdin=sys.stdin, stdout=sys.stdout) -> None:
     answers = os.fdopen(os.dup(stdout.fileno()), "w", buffering=1)
     os.dup2(sys.stderr.fileno(), stdout.fileno())
     os.environ["NBGRADER_EXECUTION"] = "autograde"
-    # No IRI grammar for jsonschema (2-6 s of CPU at import, for a format no notebook schema uses):
-    # as autograder.cli's _skip_iri_grammar does for `course grade` and `course check`.
-    sys.modules.setdefault("rfc3987_syntax", None)
+    from .slowimports import skip_format_checkers
+
+    skip_format_checkers()  # as `course grade` and `course check` do
     import nbgrader.apps  # noqa: F401  (imported before the first job: the parent is still busy)
     from . import execute, preprocessors  # noqa: F401
 

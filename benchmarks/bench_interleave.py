@@ -33,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from course_lib.interleave import explore, stress  # noqa: E402
-from tests.programs import Counter, LockedCounter  # noqa: E402  (shared with tests/course_lib/test_interleave.py)
+from tests.programs import Counter, LockedCounter, OneSlot  # noqa: E402  (shared with tests/course_lib/test_interleave.py)
 
 
 def once(c):
@@ -47,34 +47,6 @@ class StressCounter(Counter):
 def many(c):
     for _ in range(c.rounds):
         c.value += 1
-
-
-class OneSlot:
-    """A 1-slot buffer on one Condition per reason to wait (lesson 04's solution, shortened)."""
-
-    def __init__(self):
-        import collections
-        import threading
-
-        self.items = collections.deque()
-        self.lock = threading.Lock()
-        self.not_full = threading.Condition(self.lock)
-        self.not_empty = threading.Condition(self.lock)
-
-    def put(self, item):
-        with self.not_full:
-            while self.items:
-                self.not_full.wait()
-            self.items.append(item)
-            self.not_empty.notify()
-
-    def get(self):
-        with self.not_empty:
-            while not self.items:
-                self.not_empty.wait()
-            item = self.items.popleft()
-            self.not_full.notify()
-            return item
 
 
 def buffer_search(rounds: int = 3) -> tuple[int, int, float, float]:

@@ -80,8 +80,8 @@ class Attack:
     zero: tuple = ()                                # tests it must earn nothing on
     decode: Callable[[str], str] | None = None      # the attack's own cipher, undone by the leak check
     baseline: bool = True                           # False: it does some work; only `zero` is held to 0
-    absent: tuple = ()                              # text its feedback must not show (what it tried, done;
-                                                    # never written whole in its own cells, which it shows)
+    absent: tuple = ()                              # text its feedback must not show, plain or decoded (what
+                                                    # it tried, done; never written whole in its own cells)
 
 
 
@@ -298,6 +298,8 @@ def philosopher(table, seat, meals):
 #: and repeats them in the message of the next visible failure.
 CARRY_HIDDEN_INPUTS = {
     "classify_address": '''\
+import dataclasses
+
 SEEN = []
 KNOWN = {"127.0.0.1": (4, "loopback"), "192.168.1.1": (4, "private"), "8.8.8.8": (4, "global")}
 
@@ -499,6 +501,82 @@ H_CARRY = ("design hole: hidden inputs are handed to student code (here by a ref
            "visible line showed in full: classify_address records the hidden addresses of "
            "classify_address_ipv4 and repeats them when classify_address_ipv6 asks for '::1' (now no "
            "message written after a hidden check ran reaches the feedback: only where the test failed)")
+H_ENAME = ("design hole: after hidden checks no message a solution wrote reached the feedback, but the class "
+           "of an exception it raised was still named, and a solution chooses among some 60 built-in classes: "
+           "a Bank that writes down the account names a hidden check opens (names the notebook never shows) "
+           "raises, at each later visible construction, the class its alphabet gives the next letter, so three "
+           "failing tests spelled them out (now, once hidden checks ran, only a check's own class is named, any "
+           "other is 'Error')")
+
+#: One built-in exception class a letter: the attack's cipher, and the decoder's.
+ALPHABET = ("ArithmeticError", "BufferError", "ConnectionError", "EOFError", "FileExistsError",
+            "FloatingPointError", "GeneratorExit", "ChildProcessError", "ImportError", "InterruptedError",
+            "KeyError", "LookupError", "MemoryError", "NameError", "OverflowError", "PermissionError",
+            "ProcessLookupError", "RecursionError", "SystemError", "TimeoutError", "UnicodeError",
+            "ValueError", "BrokenPipeError", "BlockingIOError", "IsADirectoryError", "ZeroDivisionError")
+
+#: Lesson 03: Bank_basics' hidden check opens accounts "cy" and "di", which the notebook never shows; every
+#: Bank made after it (in the visible parts of the next three tests) raises the next letter's class.
+EXCEPTION_CLASS_CARRIES_A_HIDDEN_INPUT = f'''\
+LETTERS = ({", ".join(ALPHABET)})
+SEEN = []
+
+
+class Bank:
+    """A correct bank that writes down names it was not shown and raises them, a letter a class."""
+
+    def __init__(self, balances):
+        if SEEN:
+            raise LETTERS[ord(SEEN.pop(0)) - ord("a")]("a letter")
+        for name in balances:
+            if name not in ("ann", "bob", "zoe"):
+                SEEN.extend(name)
+        self._balances = dict(balances)
+        self._lock = threading.Lock()
+
+    def deposit(self, name, amount):
+        if type(amount) is not int or amount <= 0:
+            raise ValueError(amount)
+        with self._lock:
+            self._balances[name] = self._balances[name] + amount
+
+    def withdraw(self, name, amount):
+        if type(amount) is not int or amount <= 0:
+            raise ValueError(amount)
+        with self._lock:
+            if self._balances[name] < amount:
+                return False
+            self._balances[name] -= amount
+            return True
+
+    def transfer(self, source, target, amount):
+        if type(amount) is not int or amount <= 0:
+            raise ValueError(amount)
+        with self._lock:
+            if target not in self._balances:
+                raise KeyError(target)
+            if self._balances[source] < amount:
+                return False
+            self._balances[source] -= amount
+            self._balances[target] += amount
+            return True
+
+    def balance(self, name):
+        with self._lock:
+            return self._balances[name]
+
+    def total(self):
+        with self._lock:
+            return sum(self._balances.values())
+'''
+
+
+def spell_out(text: str) -> str:
+    """Undo the alphabet: the letter of each class a failing test's feedback names, in order."""
+    return "".join(chr(ord("a") + ALPHABET.index(name)) for name in re.findall(r"\b(\w+): \w+: failed at test line", text)
+                   if name in ALPHABET)
+
+
 H_PORT = ("test hole: port_accepts_closes_sockets probed a running server and port 1 and counted open files; "
           "an answer computed from the port number opened nothing and passed (now the refusing port is a bound, "
           "never-listening socket's, and the running server must have seen every call's connection)")
@@ -515,6 +593,8 @@ H_PROCESS = (H_INIT_SHELL.split("; shell.ex")[0] + "; shell.ex then runs the pro
 DOCSTRINGS_OF_HANDED_FUNCTIONS = reference(L01, "run_in_threads") + '''
 
 _run_for_real = run_in_threads
+import dataclasses
+
 SEEN = []
 
 
@@ -533,6 +613,8 @@ def run_in_threads(fn, args_list, timeout=10.0):
 DOCSTRING_OF_A_RAISED_EXCEPTION = reference(L09, "ConnectionPool") + '''
 
 _RealPool = ConnectionPool
+import dataclasses
+
 SEEN = []
 
 
@@ -795,6 +877,10 @@ ATTACKS: dict[str, Attack] = {
         L03, "Does a solution that reads the runner's test sources through str.format fields, taken with "
              "getattr(str, 'format'), leak none of them?", {"predict_lost_update": PREDICTION_QUOTES_THE_TESTS},
         closed=H_FORMAT, decode=unshift3),
+    "03_exception_class_carries_a_hidden_input": Attack(
+        L03, "Does a Bank that raises a class named after the hidden accounts it was given leak none of them?",
+        {"Bank": EXCEPTION_CLASS_CARRIES_A_HIDDEN_INPUT}, statuses=frozenset({"graded"}), baseline=False,
+        absent=("cyd",), decode=spell_out, closed=H_ENAME),
 }
 # ------------------------------------------------------------------ legitimate, unusual styles
 
@@ -1394,7 +1480,9 @@ def test_attack_earns_nothing_and_leaks_nothing(batches, name):
     leaks = batch.leaks(name, attack.decode)
     assert not leaks, f"{context}\nhidden test text leaked: {leaks}"
     shown = batch.feedback_text(name)
-    assert not [text for text in attack.absent if text in shown], f"{context}\nthe feedback says: {shown[:2000]}"
+    views = [shown, attack.decode(shown)] if attack.decode else [shown]
+    assert not [text for text in attack.absent for view in views if text in view], (
+        f"{context}\nthe feedback says: {shown[:2000]}")
     if attack.baseline:
         assert float(row["score"]) <= float(blank["score"]), context
     if attack.zero:

@@ -7,7 +7,7 @@ import pytest
 
 from course_lib import interleave
 from course_lib.interleave import Deadlock, ScheduleError, explore, replay, stress
-from tests.programs import Counter, LockedCounter
+from tests.programs import Counter, LockedCounter, OneSlot
 from tests.waiting import assert_no_new_threads
 
 pytestmark = pytest.mark.timeout(60)
@@ -139,26 +139,10 @@ def test_a_missing_notify_is_reported_as_everyone_blocked():
 def test_condition_bounded_buffer_passes_and_an_extra_get_blocks():
     """Does a correct Condition buffer pass, and a consumer wanting too much block?"""
 
-    class Buffer:
+    class Buffer(OneSlot):
         def __init__(self):
-            self.items = []
-            self.cond = threading.Condition()  # notified after every put and get
+            super().__init__()
             self.got = []
-
-        def put(self, item):
-            with self.cond:
-                while len(self.items) >= 1:
-                    self.cond.wait()
-                self.items.append(item)
-                self.cond.notify_all()
-
-        def get(self):
-            with self.cond:
-                while not self.items:
-                    self.cond.wait()
-                item = self.items.pop(0)
-                self.cond.notify_all()
-                return item
 
     def producer(b):
         for i in range(2):
