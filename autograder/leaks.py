@@ -31,8 +31,11 @@ _HEX = re.compile(r"(?:[0-9a-fA-F]{2}){8,}")
 
 
 def hidden_lines(sources) -> set[str]:
-    """The squeezed lines between the hidden-test markers of the given cell sources."""
-    lines: set[str] = set()
+    """The squeezed lines between the hidden-test markers of the given cell sources, less the lines the
+    same sources also show outside them (a visible line a hidden block repeats is no secret: withholding
+    a message that quotes it would only hide what the notebook shows)."""
+    hidden: set[str] = set()
+    shown: set[str] = set()
     for source in sources:
         inside = False
         for line in source.splitlines():
@@ -40,11 +43,11 @@ def hidden_lines(sources) -> set[str]:
                 inside = True
             elif "END HIDDEN TESTS" in line:
                 inside = False
-            elif inside:
+            else:
                 squeezed = _squeeze(line)
                 if len(squeezed) >= MIN_LINE:
-                    lines.add(squeezed)
-    return lines
+                    (hidden if inside else shown).add(squeezed)
+    return hidden - shown
 
 
 def _squeeze(text: str) -> str:

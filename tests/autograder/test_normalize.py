@@ -91,6 +91,16 @@ def test_demo_tags_leave_every_exercise_and_test_in_the_graded_notebook(lesson_i
     assert any(is_demo(c) for c in nb.cells)
 
 
+def test_a_visible_line_that_a_hidden_block_repeats_is_not_withheld():
+    """Is a line the notebook shows outside hidden blocks no secret, though a hidden block repeats it,
+    while the hidden block's own lines stay secret?"""
+    visible = "grading.expect(not result.failed, result.message)"
+    lines = hidden_lines([f"{visible}\n### BEGIN HIDDEN TESTS\n{visible}\nsecret_input = 'a hidden value'\n"
+                          "### END HIDDEN TESTS", "x = 1"])
+    assert not quotes_hidden(f"failed: {visible}", lines)
+    assert quotes_hidden("secret_input = 'a hidden value'", lines)
+
+
 def test_a_hidden_line_is_found_plainly_and_disguised():
     """Are zero-width, entity, base64 and zlib disguises of a hidden line all seen through?"""
     import base64
