@@ -92,6 +92,9 @@ def main(argv: list[str] | None = None) -> None:
     opened = audit.install(send, processes_allowed=processes_allowed,
                   guarded_types=integrity.protected_types(modules), snapshot=snapshot)
 
+    # A judge kernel is never debugged: with debugpy absent, ipykernel's debugger is off and its
+    # start-up skips importing debugpy and pydevd (about 0.1 s a kernel; none of their objects is here).
+    sys.modules.setdefault("debugpy", None)
     from ipykernel.kernelapp import IPKernelApp
 
     sys.argv = [sys.argv[0]] + argv
