@@ -121,7 +121,7 @@ def _lesson_cells(lesson: str, submitted: dict, *, hidden: bool, folder: Path | 
         nb = _released_hidden_checks(folder, lesson)  # a class hub: its solutions are already stubs
         hidden_parts = {c.metadata["nbgrader"]["grade_id"] for c in nb.cells if is_test(c) and HIDDEN_MARKER in c.source}
         stubs = {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells if is_solution(c)}
-        return _Lesson(nb, stubs, hidden_parts, hidden_lines(c.source for c in nb.cells if c.cell_type == "code"))
+        return _Lesson(nb, stubs, hidden_parts, hidden_lines(c for c in nb.cells if c.cell_type == "code"))
     if not sources:
         if hidden:
             raise CourseError(f"{lesson} is not a lesson of this course (expected .../<lesson>/<lesson>.ipynb): "
@@ -133,7 +133,7 @@ def _lesson_cells(lesson: str, submitted: dict, *, hidden: bool, folder: Path | 
     nb = nbformat.read(sources[0], as_version=4)
     nb.cells = [c for c in nb.cells if not is_self_study_cell(c)]
     hidden_parts = {c.metadata["nbgrader"]["grade_id"] for c in nb.cells if is_test(c) and HIDDEN_MARKER in c.source}
-    secret = hidden_lines(c.source for c in nb.cells if c.cell_type == "code")
+    secret = hidden_lines(c for c in nb.cells if c.cell_type == "code")
     # The reference solution never runs here: every solution cell becomes its released stub.
     nb, _ = ClearSolutions().preprocess(nb, {})
     if not hidden:

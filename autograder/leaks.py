@@ -30,13 +30,20 @@ _TOKEN = re.compile(r"[A-Za-z0-9+/=_\-]{16,}")
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2}){8,}")
 
 
-def hidden_lines(sources) -> set[str]:
-    """The squeezed lines between the hidden-test markers of the given cell sources, less the lines the
-    same sources also show outside them (a visible line a hidden block repeats is no secret: withholding
-    a message that quotes it would only hide what the notebook shows)."""
+def hidden_lines(cells) -> set[str]:
+    """The squeezed lines between the hidden-test markers of the given cells, less the lines that a
+    cell other than a solution cell shows outside them (a visible line of a test that its hidden block
+    repeats is no secret: withholding a message that quotes it would only hide what the notebook shows).
+
+    ``cells`` are notebook cells, or bare sources (taken as test cells). A solution cell shows nothing:
+    in the source notebook it holds the reference, which students never see, and in a graded notebook
+    it holds the student's code, which must not be able to declare a hidden line shown.
+    """
     hidden: set[str] = set()
     shown: set[str] = set()
-    for source in sources:
+    for cell in cells:
+        source = cell if isinstance(cell, str) else cell.get("source", "")
+        solution = not isinstance(cell, str) and bool(cell.get("metadata", {}).get("nbgrader", {}).get("solution"))
         inside = False
         for line in source.splitlines():
             if "BEGIN HIDDEN TESTS" in line:
@@ -45,8 +52,12 @@ def hidden_lines(sources) -> set[str]:
                 inside = False
             else:
                 squeezed = _squeeze(line)
-                if len(squeezed) >= MIN_LINE:
-                    (hidden if inside else shown).add(squeezed)
+                if len(squeezed) < MIN_LINE:
+                    continue
+                if inside:
+                    hidden.add(squeezed)
+                elif not solution:
+                    shown.add(squeezed)
     return hidden - shown
 
 

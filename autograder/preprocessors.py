@@ -36,7 +36,7 @@ class VerdictFeedback(ClearHiddenTests):
                             "expected values) instead of their public summaries.").tag(config=True)
 
     def preprocess(self, nb, resources):
-        self._hidden = hidden_lines(c.source for c in nb.cells if c.cell_type == "code")
+        self._hidden = hidden_lines(c for c in nb.cells if c.cell_type == "code")
         return super().preprocess(nb, resources)
 
     def preprocess_cell(self, cell, resources, cell_index):

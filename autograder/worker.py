@@ -355,7 +355,7 @@ def _scores(work: Path, job: Job, lost: dict[str, str]) -> dict:
     from .leaks import WITHHELD, hidden_lines, quotes_hidden
 
     source_nb = next((work / "source" / job.lesson).glob("*.ipynb"))
-    secret = hidden_lines(c.source for c in nbformat.read(source_nb, as_version=4).cells)
+    secret = hidden_lines(nbformat.read(source_nb, as_version=4).cells)
     messages = {}
     for nb_path in (work / "autograded" / job.student / job.lesson).glob("*.ipynb"):
         for cell in nbformat.read(nb_path, as_version=4).cells:

@@ -69,9 +69,10 @@ def explore(setup: Callable[[], Any] | None, workers, invariant: Callable[[Any],
     deadlocks, raises, or hits a bound also counts as a failure.
 
     Both searches are fair to a thread that gives way: after ``time.sleep`` or
-    ``checkpoint()`` the thread runs again only once every thread that could run
-    then has had a step. So a run that hits ``max_steps`` is a loop every thread
-    takes part in (a livelock), not one thread spinning while another waits.
+    ``checkpoint()`` it may go on at once, ahead of the others, at most twice in
+    a row; the next time, another thread goes first. So a run that hits
+    ``max_steps`` is a loop every thread takes part in (a livelock), not one
+    thread spinning while another waits.
 
     ``strategy="dfs"`` tries every schedule with at most ``preemption_bound``
     switches away from a thread that could have continued (None: no bound),
@@ -121,27 +122,31 @@ def explore(setup: Callable[[], Any] | None, workers, invariant: Callable[[Any],
 
 
 class _GoodSamaritan:
-    """Fairness to a thread that gives way (CHESS's rule: Musuvathi and Qadeer, "Fair stateless
-    model checking", PLDI 2008): once it sleeps or checkpoints, it is not chosen while a thread
-    that could run at that moment is still waiting for a step.
+    """Fairness to a thread that gives way, after CHESS's (Musuvathi and Qadeer, "Fair stateless model
+    checking", PLDI 2008): a thread that sleeps or checkpoints may be chosen again at once, ahead of
+    the others that could run, at most ``passes`` times in a row; the next time it gives way, another
+    thread goes first.
 
-    Why: with yields free of preemption cost, a search would choose a try-lock-and-back-off loop
-    again after every sleep while its partner never runs, and call the step limit a livelock.
-    A sleeping thread lets the others run; this is the schedule a real sleep cannot produce.
+    Why bounded and not never: a real ``sleep(0)`` may well go on at once, and a race or a deadlock can
+    sit right behind it, so that schedule must stay in the search. Why bounded at all: a search that
+    chose a try-lock-and-back-off loop again after every sleep, while its partner never ran, called the
+    step limit a livelock. Only the choice right after giving way is limited: a switch forced anywhere
+    else would be a preemption the bound does not count.
     """
 
-    def __init__(self, choose: Callable):
+    def __init__(self, choose: Callable, passes: int = 2):
         self.choose = choose
-        self.ahead: dict[int, set[int]] = {}   # thread -> threads owed a step before it runs again
+        self.passes_allowed = passes
+        self.again: dict[int, int] = {}   # thread -> times in a row it was chosen right after giving way
 
     def __call__(self, step, runnable, previous, voluntary) -> int:
-        if voluntary and previous is not None:
-            self.ahead[previous] = {i for i in runnable if i != previous}
-        can_run = set(runnable)
-        allowed = [i for i in runnable if not (self.ahead.get(i, set()) & can_run)] or runnable
+        gave_way = voluntary and previous is not None
+        allowed = runnable
+        if gave_way and self.again.get(previous, 0) >= self.passes_allowed and len(runnable) > 1:
+            allowed = [i for i in runnable if i != previous]
         pick = self.choose(step, allowed, previous, voluntary)
-        for owed in self.ahead.values():
-            owed.discard(pick)
+        if gave_way:
+            self.again[previous] = self.again.get(previous, 0) + 1 if pick == previous else 0
         return pick
 
 

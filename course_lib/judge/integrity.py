@@ -33,7 +33,8 @@ import os
 import sys
 import types
 
-__all__ = ["TEST_FILE", "STANDARD", "course_modules", "protected_names", "SealedModule", "is_cell", "owner", "seal", "protected_types", "Snapshot"]
+__all__ = ["TEST_FILE", "STANDARD", "course_modules", "protected_names", "SealedModule", "is_cell", "owner", "seal", "protected_types", "Snapshot",
+           "scheduler_stand_ins"]
 
 #: The file name the runner compiles every test with: the scheduler traces it, the audit trusts it.
 TEST_FILE = "<course-test>"
@@ -149,12 +150,28 @@ _METHODS = ("__init__", "__call__", "__eq__", "__enter__", "__exit__", "__new__"
             "__iter__", "__len__", "__getattribute__", "__getattr__", "__repr__", "__str__")
 
 
+def scheduler_stand_ins() -> dict[int, object]:
+    """The controlled scheduler's stand-ins (for ``threading.Lock``, ``RLock``, ``Condition`` and
+    ``time.sleep``), each mapped to what it stands in for.
+
+    Why: a search stays patched while a test's setup or invariant runs student code; when that code
+    hangs, the test's time bound gives up on the search and leaves the patch in place. That is the
+    course's own patch, to be counted as the original, not the student's tampering (the student's row
+    is a timeout, or a failed check). A solution cannot install one itself: the modules are sealed.
+    """
+    from course_lib.interleave import primitives as p
+
+    return {id(p._lock_factory): p._REAL_LOCK, id(p._rlock_factory): p._REAL_RLOCK,
+            id(p._condition_factory): p._REAL_CONDITION, id(p._sleep): p._REAL_SLEEP}
+
+
 class Snapshot:
     """Identities of the protected modules' functions and classes, and of those classes' methods."""
 
     def __init__(self, modules, builtin_names):
         self.modules = list(modules)
         self.builtin_names = builtin_names  # the built-ins before IPython added its own
+        self.stand_ins = scheduler_stand_ins()
         self.seen: dict[str, dict] = {}
         self.changed()  # the first snapshot
 
@@ -166,6 +183,7 @@ class Snapshot:
             # typing._collect_parameters), and no solution may reach a module's private name.
             if (names is not None and name not in names) or name.startswith("_") or not _tracked(value):
                 continue
+            value = self.stand_ins.get(id(value), value)
             shape[name] = id(value)
             if isinstance(value, type) and value.__module__ == module.__name__:
                 for attr, member in list(vars(value).items()):

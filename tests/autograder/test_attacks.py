@@ -960,7 +960,7 @@ def secret_lines(lesson: str) -> tuple[set, set]:
     """Hidden test lines of the source notebook that are not also written in a visible place."""
     _, nb = source_notebook(lesson, LESSON_NOTEBOOKS[lesson])
     sources = [c.source for c in nb.cells]
-    hidden = hidden_lines(sources)
+    hidden = hidden_lines(nb.cells)
     public, raw_hidden = set(), set()
     for source in sources:
         inside = False

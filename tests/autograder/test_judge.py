@@ -185,3 +185,23 @@ def test_a_judge_kernels_ipython_folder_is_its_own_and_private():
     finally:
         os.rmdir(first)
         os.rmdir(second)
+
+
+def test_a_search_left_patched_is_the_courses_patch_not_tampering(monkeypatch):
+    """When a test gives up on a search whose invariant hangs in student code, the scheduler's stand-ins
+    stay installed: does the snapshot count them as the originals, and still see any other replacement?"""
+    import threading
+    import time
+
+    from course_lib.interleave.engine import _Patched
+    from course_lib.interleave.primitives import _REAL_LOCK
+    from course_lib.judge.integrity import Snapshot
+
+    snapshot = Snapshot([threading, time], frozenset())
+    with _Patched([]):
+        assert threading.Lock is not _REAL_LOCK
+        assert snapshot.changed() == ""
+    assert snapshot.changed() == ""
+    monkeypatch.setattr(threading, "Lock", lambda: None)
+    assert snapshot.changed() == "threading.Lock was replaced or removed"
+

@@ -101,6 +101,19 @@ def test_a_visible_line_that_a_hidden_block_repeats_is_not_withheld():
     assert quotes_hidden("secret_input = 'a hidden value'", lines)
 
 
+def test_a_solution_cell_cannot_declare_a_hidden_line_shown():
+    """Does a hidden line stay secret when a solution cell (the student's code in a graded notebook, the
+    reference in the source) holds it too?"""
+    from nbformat.v4 import new_code_cell
+
+    line = "secret_input = 'a hidden value'"
+    test = new_code_cell(f"### BEGIN HIDDEN TESTS\n{line}\n### END HIDDEN TESTS")
+    solution = new_code_cell(f"{line}\n")
+    solution.metadata["nbgrader"] = {"solution": True, "grade": False, "grade_id": "mine"}
+    assert quotes_hidden(f"failed: {line}", hidden_lines([test, solution]))
+    assert not quotes_hidden(f"failed: {line}", hidden_lines([test, new_code_cell(line)]))
+
+
 def test_a_hidden_line_is_found_plainly_and_disguised():
     """Are zero-width, entity, base64 and zlib disguises of a hidden line all seen through?"""
     import base64

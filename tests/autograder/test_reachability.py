@@ -44,7 +44,7 @@ def walk_request(lesson: str, nb) -> dict:
     return {"op": "walk", "modules": modules, "builtins": sorted(policy.allowed_builtins()),
             "dunders": sorted(policy.READABLE_DUNDERS), "public_underscore": sorted(policy.PUBLIC_UNDERSCORE),
             "forbidden_attributes": sorted(policy.FORBIDDEN_ATTRIBUTES), "frame_prefixes": list(policy.FRAME_PREFIXES),
-            "hidden": sorted(hidden_lines(c.source for c in nb.cells if c.cell_type == "code")),
+            "hidden": sorted(hidden_lines(c for c in nb.cells if c.cell_type == "code")),
             "solution_names": solution_names, "depth": int(os.environ.get("WALK_DEPTH", 6)), "seconds": 150, "limit": 400_000}
 
 

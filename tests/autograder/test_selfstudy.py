@@ -218,7 +218,7 @@ def test_solutions_are_walkthroughs_and_code_never_tests(tmp_path):
     assert "return 2 * x" in text and "return sum(items)" in text and "BEGIN SOLUTION" not in text
     assert "(3 points)" in text and "(1 points)" not in text
     source = nbformat.read(MINI_COURSE / LESSON / f"{LESSON}.ipynb", as_version=4)
-    secret = hidden_lines(c.source for c in source.cells if c.cell_type == "code")
+    secret = hidden_lines(c for c in source.cells if c.cell_type == "code")
     squeezed = "".join(text.split())
     assert secret and not [line for line in secret if line in squeezed]
     assert "grading.expect_equal" not in text and "SECRET_HIDDEN_MARKER" not in text

@@ -258,6 +258,52 @@ def test_a_thread_that_sleeps_until_another_acts_is_not_a_livelock(options):
         assert result.exhausted
 
 
+class _Window:
+    def __init__(self):
+        self.ready, self.x, self.seen = False, 0, None
+        self.first, self.second = threading.Lock(), threading.Lock()
+
+
+def _gives_way_then_opens_the_window(state):
+    if state.ready:
+        time.sleep(0)          # a real sleep(0) may go on at once
+        state.x = 1
+        state.x = 0
+
+
+def _looks_through_the_window(state):
+    state.ready = True
+    state.seen = state.x
+
+
+def _gives_way_then_locks_in_order(state):
+    if state.ready:
+        time.sleep(0)
+        state.x = 1
+        with state.first:
+            with state.second:
+                pass
+
+
+def _locks_in_the_other_order_if_it_sees(state):
+    state.ready = True
+    if state.x == 1:
+        with state.second:
+            with state.first:
+                pass
+
+
+def test_fairness_keeps_the_schedules_where_a_thread_goes_on_right_after_its_sleep():
+    """Does a search still find the race and the deadlock that need a thread to go on at once after its
+    sleep(0), before the other thread's next step (fairness bounds that, it does not forbid it)?"""
+    race = explore(_Window, [_gives_way_then_opens_the_window, _looks_through_the_window],
+                   lambda s: s.seen != 1, preemption_bound=None, max_schedules=3000, timeout=20)
+    assert race.failed and race.trace.outcome == "invariant", race
+    deadlock = explore(_Window, [_gives_way_then_locks_in_order, _locks_in_the_other_order_if_it_sees], None,
+                       preemption_bound=None, max_schedules=3000, timeout=20)
+    assert deadlock.failed and deadlock.trace.outcome == "deadlock", deadlock
+
+
 def test_threads_that_all_keep_giving_way_are_still_a_livelock():
     """Is a loop every thread takes part in, each giving way forever, still stopped as a livelock?"""
     result = explore(_Flag, [_wait_for_flag, _wait_for_flag], max_steps=200, timeout=10)

@@ -27,7 +27,7 @@ def test_every_exercise_has_staged_hints_and_a_walkthrough_naming_its_test(lesso
 @pytest.mark.parametrize("lesson", LESSONS)
 def test_no_hint_or_walkthrough_quotes_a_hidden_test(lesson):
     nb = nbformat.read(next((NOTEBOOKS / lesson).glob("*.ipynb")), as_version=4)
-    secret = hidden_lines(c.source for c in nb.cells if c.cell_type == "code")
+    secret = hidden_lines(c for c in nb.cells if c.cell_type == "code")
     for exercise in lesson_exercises(lesson):
         for text in [*exercise.hints, exercise.walkthrough]:
             squeezed = "".join(text.split())

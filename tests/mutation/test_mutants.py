@@ -36,6 +36,7 @@ SAMPLE = [
     "08-ChatRoom-region_shrink-5",                # a joiner added outside the lock (held at a line)
     "09-ConnectionPool-signal_remove-2",          # release() forgets to notify: waiters wake at their timeout
     "09-ReadWriteLock-region_shrink-4",           # a reader leaves, its count changed outside the lock
+    "09-ConnectionPool-region_shrink-4",          # a failed factory() gives its slot back outside the lock
     "10-SelectorDaytimeServer-except_remove-2",   # accept() out of descriptors (EMFILE) ends the loop
     "10-AsyncChatRoom-cleanup_remove-2",          # a member 10 MB behind is never dropped
 ]
