@@ -517,58 +517,21 @@ ALPHABET = ("ArithmeticError", "BufferError", "ConnectionError", "EOFError", "Fi
 
 #: Lesson 03: Bank_basics' hidden check opens accounts "cy" and "di", which the notebook never shows; every
 #: Bank made after it (in the visible parts of the next three tests) raises the next letter's class.
-EXCEPTION_CLASS_CARRIES_A_HIDDEN_INPUT = f'''\
-LETTERS = ({", ".join(ALPHABET)})
-SEEN = []
+def _bank_spelling_what_it_was_not_shown() -> str:
+    """The reference Bank, whose __init__ first raises the next letter it wrote down, then writes down
+    the names it was not shown."""
+    bank = reference(L03, "Bank")
+    opening = "    def __init__(self, balances):\n"
+    assert bank.count(opening) == 1, "the reference Bank's __init__ changed: update the attack"
+    capture = (opening + "        if SEEN:\n"
+               '            raise LETTERS[ord(SEEN.pop(0)) - ord("a")]("a letter")\n'
+               "        for name in balances:\n"
+               '            if name not in ("ann", "bob", "zoe"):\n'
+               "                SEEN.extend(name)\n")
+    return f"LETTERS = ({', '.join(ALPHABET)})\nSEEN = []\n\n\n" + bank.replace(opening, capture)
 
 
-class Bank:
-    """A correct bank that writes down names it was not shown and raises them, a letter a class."""
-
-    def __init__(self, balances):
-        if SEEN:
-            raise LETTERS[ord(SEEN.pop(0)) - ord("a")]("a letter")
-        for name in balances:
-            if name not in ("ann", "bob", "zoe"):
-                SEEN.extend(name)
-        self._balances = dict(balances)
-        self._lock = threading.Lock()
-
-    def deposit(self, name, amount):
-        if type(amount) is not int or amount <= 0:
-            raise ValueError(amount)
-        with self._lock:
-            self._balances[name] = self._balances[name] + amount
-
-    def withdraw(self, name, amount):
-        if type(amount) is not int or amount <= 0:
-            raise ValueError(amount)
-        with self._lock:
-            if self._balances[name] < amount:
-                return False
-            self._balances[name] -= amount
-            return True
-
-    def transfer(self, source, target, amount):
-        if type(amount) is not int or amount <= 0:
-            raise ValueError(amount)
-        with self._lock:
-            if target not in self._balances:
-                raise KeyError(target)
-            if self._balances[source] < amount:
-                return False
-            self._balances[source] -= amount
-            self._balances[target] += amount
-            return True
-
-    def balance(self, name):
-        with self._lock:
-            return self._balances[name]
-
-    def total(self):
-        with self._lock:
-            return sum(self._balances.values())
-'''
+EXCEPTION_CLASS_CARRIES_A_HIDDEN_INPUT = _bank_spelling_what_it_was_not_shown()
 
 
 def spell_out(text: str) -> str:
